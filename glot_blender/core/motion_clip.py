@@ -1,0 +1,290 @@
+"""The motion clip file: the one format shared by the server, the command line and Blender.
+
+One ``.npz`` per analysis, readable with ``np.load(path, allow_pickle=False)``. This module
+is the only place that knows the schema; it imports numpy and the standard library only, so
+the inference server, the command line and the Blender extension all use this same code.
+
+Layout (schema ``"glot-motion/1"``)::
+
+    schema              str      "glot-motion/1"
+    fps                 float    frames per second of the analysed frames
+    frame_count         int      number of analysed video frames (after range and stride)
+    start_frame         int      first analysed video frame index
+    frame_step          int      stride between analysed frames
+    width, height       int      video size in pixels (after rotation metadata is applied)
+    focal_px            float    focal length in pixels used for ``transl``
+    source_name         str      video file name (no folder)
+    source_size         int      video file size in bytes
+    source_sha256       str      sha256 of the video's first MiB
+    backend             str      "glot" | "lite" | ...
+    checkpoint_sha256   str      sha256 of the model checkpoint ("" when not applicable)
+    software            str      JSON object: name -> version
+    created             str      ISO-8601 UTC creation time
+    tracks              int64 (P,)   person ids
+    track_<ID>/frame_ids      int64   (N,)      video frame index of each row
+    track_<ID>/global_orient  float32 (N,3)     axis-angle, SMPL convention
+    track_<ID>/body_pose      float32 (N,69)    axis-angle of joints 1..23
+    track_<ID>/betas          float32 (N,10)
+    track_<ID>/cam_crop       float32 (N,3)     weak-perspective crop camera [s, tx, ty]
+    track_<ID>/bbox           float32 (N,4)     [cx, cy, w, h] in pixels
+    track_<ID>/transl         float32 (N,3)     camera-space root translation in metres
+    track_<ID>/rest_joints    float32 (24,3)    SMPL rest joints for the track's shape
+    track_<ID>/joints3d       float32 (N,24,3)  posed SMPL joints (root-relative model space)
+    track_<ID>/confidence     float32 (N,)      0..1
+    track_<ID>/filled         bool    (N,)      True where the frame was filled across a gap
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = "glot-motion/1"
+NUM_JOINTS = 24
+NUM_BETAS = 10
+HASH_PREFIX_BYTES = 1 << 20
+
+# field name -> (trailing shape, dtype); the leading axis is N (frames) unless noted.
+_TRACK_FIELDS: dict[str, tuple[tuple[int, ...], str]] = {
+    "frame_ids": ((), "int64"),
+    "global_orient": ((3,), "float32"),
+    "body_pose": ((69,), "float32"),
+    "betas": ((NUM_BETAS,), "float32"),
+    "cam_crop": ((3,), "float32"),
+    "bbox": ((4,), "float32"),
+    "transl": ((3,), "float32"),
+    "joints3d": ((NUM_JOINTS, 3), "float32"),
+    "confidence": ((), "float32"),
+    "filled": ((), "bool"),
+}
+_REST_FIELD = "rest_joints"  # (24, 3), no frame axis
+
+_SCALARS: dict[str, type] = {
+    "fps": float,
+    "frame_count": int,
+    "start_frame": int,
+    "frame_step": int,
+    "width": int,
+    "height": int,
+    "focal_px": float,
+    "source_name": str,
+    "source_size": int,
+    "source_sha256": str,
+    "backend": str,
+    "checkpoint_sha256": str,
+    "software": str,
+    "created": str,
+}
+
+
+class MotionClipError(ValueError):
+    """A motion clip file that cannot be read or written; the message says why."""
+
+
+@dataclass
+class TrackMotion:
+    """SMPL motion of one tracked person.
+
+    Shapes: N = number of frames in the track.
+    frame_ids (N,) int64; global_orient (N,3) and body_pose (N,69) axis-angle;
+    betas (N,10); cam_crop (N,3) [s,tx,ty]; bbox (N,4) [cx,cy,w,h] px;
+    transl (N,3) m camera space; rest_joints (24,3) m; joints3d (N,24,3) m;
+    confidence (N,) 0..1; filled (N,) bool.
+    """
+
+    track_id: int
+    frame_ids: np.ndarray
+    global_orient: np.ndarray
+    body_pose: np.ndarray
+    betas: np.ndarray
+    cam_crop: np.ndarray
+    bbox: np.ndarray
+    transl: np.ndarray
+    rest_joints: np.ndarray
+    joints3d: np.ndarray
+    confidence: np.ndarray
+    filled: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.track_id = int(self.track_id)
+        for name, (trailing, dtype) in _TRACK_FIELDS.items():
+            setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=dtype))
+        self.rest_joints = np.ascontiguousarray(self.rest_joints, dtype="float32")
+        _validate_track(self)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frame_ids.shape[0])
+
+    @property
+    def poses(self) -> np.ndarray:
+        """(N, 24, 3) axis-angle of all 24 SMPL joints (root first)."""
+        return np.concatenate([self.global_orient, self.body_pose], axis=1).reshape(-1, 24, 3)
+
+    @property
+    def filled_ratio(self) -> float:
+        return float(self.filled.mean()) if self.num_frames else 0.0
+
+
+@dataclass
+class MotionClip:
+    """One analysed video: its metadata and the motion of every person found."""
+
+    fps: float
+    frame_count: int
+    width: int
+    height: int
+    tracks: list[TrackMotion] = field(default_factory=list)
+    start_frame: int = 0
+    frame_step: int = 1
+    focal_px: float = 0.0
+    source_name: str = ""
+    source_size: int = 0
+    source_sha256: str = ""
+    backend: str = ""
+    checkpoint_sha256: str = ""
+    software: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+
+    def track(self, track_id: int) -> TrackMotion:
+        for t in self.tracks:
+            if t.track_id == int(track_id):
+                return t
+        raise KeyError(f"the motion clip has no person with id {track_id}")
+
+    @property
+    def track_ids(self) -> list[int]:
+        return [t.track_id for t in self.tracks]
+
+
+def file_fingerprint(path: str | os.PathLike[str]) -> tuple[str, int, str]:
+    """(file name, size in bytes, sha256 hex of the first MiB) of a file."""
+    p = Path(path)
+    with p.open("rb") as fh:
+        digest = hashlib.sha256(fh.read(HASH_PREFIX_BYTES)).hexdigest()
+    return p.name, p.stat().st_size, digest
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _validate_track(t: TrackMotion) -> None:
+    n = t.frame_ids.shape[0] if t.frame_ids.ndim == 1 else -1
+    if n < 1:
+        raise MotionClipError(f"track {t.track_id}: frame_ids must be a non-empty 1-D array")
+    for name, (trailing, _dtype) in _TRACK_FIELDS.items():
+        arr = getattr(t, name)
+        if arr.shape != (n, *trailing):
+            raise MotionClipError(
+                f"track {t.track_id}: '{name}' has shape {arr.shape}, expected {(n, *trailing)}"
+            )
+    if t.rest_joints.shape != (NUM_JOINTS, 3):
+        raise MotionClipError(
+            f"track {t.track_id}: 'rest_joints' has shape {t.rest_joints.shape}, expected (24, 3)"
+        )
+    for name in ("global_orient", "body_pose", "betas", "transl", "joints3d", "rest_joints"):
+        if not np.all(np.isfinite(getattr(t, name))):
+            raise MotionClipError(f"track {t.track_id}: '{name}' contains NaN or infinity")
+    if np.any(np.diff(t.frame_ids) <= 0):
+        raise MotionClipError(f"track {t.track_id}: frame_ids must be strictly increasing")
+
+
+def _to_arrays(clip: MotionClip) -> dict[str, np.ndarray]:
+    ids = [t.track_id for t in clip.tracks]
+    if len(set(ids)) != len(ids):
+        raise MotionClipError(f"duplicate person ids in the clip: {ids}")
+    arrays: dict[str, np.ndarray] = {"schema": np.array(SCHEMA)}
+    for name, kind in _SCALARS.items():
+        value: Any = getattr(clip, name)
+        if name == "software":
+            value = json.dumps(value, sort_keys=True)
+        elif name == "created" and not value:
+            value = now_iso()
+        arrays[name] = np.array(kind(value))
+    arrays["tracks"] = np.asarray(ids, dtype=np.int64).reshape(-1)
+    for t in clip.tracks:
+        _validate_track(t)
+        prefix = f"track_{t.track_id}/"
+        for name in (*_TRACK_FIELDS, _REST_FIELD):
+            arrays[prefix + name] = getattr(t, name)
+    return arrays
+
+
+def write_clip(path: str | os.PathLike[str], clip: MotionClip) -> Path:
+    """Write ``clip`` to ``path`` atomically (a failed write leaves no file behind)."""
+    target = Path(path)
+    if target.suffix != ".npz":
+        raise MotionClipError(f"motion clip files end in .npz, got '{target.name}'")
+    arrays = _to_arrays(clip)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".glot-clip-", suffix=".npz", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _scalar(data: Any, name: str, kind: type, path: Path) -> Any:
+    if name not in data:
+        raise MotionClipError(f"'{path.name}' is missing the key '{name}': not a complete motion clip")
+    arr = data[name]
+    if arr.shape != ():
+        raise MotionClipError(f"'{path.name}': key '{name}' must be a single value")
+    try:
+        return kind(arr.item())
+    except (TypeError, ValueError) as exc:
+        raise MotionClipError(f"'{path.name}': key '{name}' is not a {kind.__name__}") from exc
+
+
+def read_clip(path: str | os.PathLike[str]) -> MotionClip:
+    """Read and fully validate a motion clip; raises :class:`MotionClipError` on any defect."""
+    p = Path(path)
+    if not p.is_file():
+        raise MotionClipError(f"motion clip '{p}' does not exist")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            return _from_npz(data, p)
+    except MotionClipError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise MotionClipError(f"'{p.name}' is not a readable motion clip ({exc})") from exc
+
+
+def _from_npz(data: Any, p: Path) -> MotionClip:
+    schema = _scalar(data, "schema", str, p)
+    if schema != SCHEMA:
+        raise MotionClipError(
+            f"'{p.name}' has schema '{schema}', this version reads '{SCHEMA}': "
+            "update the add-on or re-run the analysis"
+        )
+    values = {name: _scalar(data, name, kind, p) for name, kind in _SCALARS.items()}
+    try:
+        values["software"] = json.loads(values["software"] or "{}")
+    except json.JSONDecodeError as exc:
+        raise MotionClipError(f"'{p.name}': 'software' is not valid JSON") from exc
+    if "tracks" not in data:
+        raise MotionClipError(f"'{p.name}' is missing the key 'tracks'")
+    tracks = []
+    for tid in np.asarray(data["tracks"]).reshape(-1).tolist():
+        fields = {}
+        for name in (*_TRACK_FIELDS, _REST_FIELD):
+            key = f"track_{tid}/{name}"
+            if key not in data:
+                raise MotionClipError(f"'{p.name}' is missing '{key}'")
+            fields[name] = data[key]
+        tracks.append(TrackMotion(track_id=int(tid), **fields))
+    return MotionClip(tracks=tracks, **values)

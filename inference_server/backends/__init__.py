@@ -1,0 +1,1 @@
+"""Pose backends: per-crop encoders plus per-track solvers (GLoT, BlazePose "lite")."""
