@@ -1,0 +1,227 @@
+"""Model files each backend needs, where they are looked for, and what is missing.
+
+Nothing here downloads anything: the GLoT, SPIN, SMPL and YOLO files have their own licences
+and must be fetched by the user from their official sources. Files are found by their official
+names in, in this order: the ``--models`` folder (``models_dir``), the folder named by the
+environment variable ``GLOT_MODELS_DIR``, then the user data folder
+(Linux ``~/.local/share/glot-mocap/models`` or ``$XDG_DATA_HOME/glot-mocap/models``,
+macOS ``~/Library/Application Support/glot-mocap/models``, Windows ``%APPDATA%/glot-mocap/models``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvalidRequestError, ModelFileError
+
+ENV_VAR = "GLOT_MODELS_DIR"
+APP_FOLDER = "glot-mocap"
+
+GLOT_SOURCE = (
+    "the GLoT README's Google Drive folder "
+    "https://drive.google.com/drive/folders/1PXWeHeo1e5gyXqLpEhIpatlNLd-8lpmc"
+)
+SMPL_SOURCE = (
+    "the SMPLify website https://smplify.is.tue.mpg.de (neutral model, "
+    "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl; may be renamed SMPL_NEUTRAL.pkl)"
+)
+YOLO_SOURCE = "Darknet YOLOv3 https://pjreddie.com/darknet/yolo/ (yolov3.cfg and yolov3.weights)"
+
+#: the released GLoT checkpoints; the first is the demo's default
+GLOT_CHECKPOINTS: tuple[str, ...] = (
+    "table1_3dpw_weights.pth.tar",
+    "table1_h36m_mpii3d_weights.pth.tar",
+    "table2_3dpw_weights.pth.tar",
+)
+SPIN_CHECKPOINT = "spin_model_checkpoint.pth.tar"
+SMPL_PICKLES: tuple[str, ...] = ("SMPL_NEUTRAL.pkl", "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl")
+#: groups whose files are never needed for an analysis (the body mesh is only for Blender)
+OPTIONAL_GROUPS: tuple[str, ...] = ("body",)
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file a backend needs; ``names`` are accepted file names, the first is canonical."""
+
+    names: tuple[str, ...]
+    purpose: str
+    source: str
+    required: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.names[0]
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """Where one file was looked for and where (if anywhere) it was found."""
+
+    file: ModelFile
+    path: Path | None
+    searched: tuple[Path, ...]
+
+    @property
+    def present(self) -> bool:
+        return self.path is not None
+
+
+@dataclass(frozen=True)
+class BackendReport:
+    """Every file of one backend; ``ready`` when all required files are present."""
+
+    backend: str
+    files: tuple[FileReport, ...]
+
+    @property
+    def ready(self) -> bool:
+        return all(f.present for f in self.files if f.file.required)
+
+    @property
+    def missing(self) -> list[str]:
+        return [f.file.name for f in self.files if f.file.required and not f.present]
+
+
+def user_data_dir(env: Mapping[str, str] | None = None, platform: str | None = None) -> Path:
+    """The per-user models folder for this operating system."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    home = Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
+    if platform.startswith("win"):
+        base = Path(env["APPDATA"]) if env.get("APPDATA") else home / "AppData" / "Roaming"
+    elif platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else home / ".local" / "share"
+    return base / APP_FOLDER / "models"
+
+
+def backend_files(glot_checkpoint: str = GLOT_CHECKPOINTS[0]) -> dict[str, tuple[ModelFile, ...]]:
+    """The model files of each backend ("glot", "yolo" detector, optional "body" mesh, "lite")."""
+    return {
+        "glot": (
+            ModelFile((glot_checkpoint,), "GLoT checkpoint", GLOT_SOURCE),
+            ModelFile((SPIN_CHECKPOINT,), "SPIN ResNet-50 feature extractor", GLOT_SOURCE),
+        ),
+        "yolo": (
+            ModelFile(("yolov3.cfg",), "YOLOv3 network description", YOLO_SOURCE),
+            ModelFile(("yolov3.weights",), "YOLOv3 COCO weights", YOLO_SOURCE),
+        ),
+        "body": (ModelFile(SMPL_PICKLES, "SMPL neutral body mesh for Blender", SMPL_SOURCE),),
+        # BlazePose ships inside the mediapipe package: no file to place
+        "lite": (),
+    }
+
+
+class ModelRegistry:
+    """Finds model files by their official names in the configured search folders."""
+
+    def __init__(
+        self,
+        models_dir: str | os.PathLike[str] | None = None,
+        *,
+        glot_checkpoint: str = GLOT_CHECKPOINTS[0],
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if glot_checkpoint not in GLOT_CHECKPOINTS:
+            raise InvalidRequestError(
+                f"unknown GLoT checkpoint '{glot_checkpoint}': choose one of "
+                + ", ".join(GLOT_CHECKPOINTS)
+            )
+        env = os.environ if env is None else env
+        dirs: list[Path] = []
+        if models_dir:
+            dirs.append(Path(models_dir).expanduser())
+        if env.get(ENV_VAR):
+            dirs.append(Path(env[ENV_VAR]).expanduser())
+        dirs.append(user_data_dir(env))
+        self.search_dirs: tuple[Path, ...] = tuple(dict.fromkeys(dirs))
+        self.glot_checkpoint = glot_checkpoint
+        self.files = backend_files(glot_checkpoint)
+
+    @property
+    def primary_dir(self) -> Path:
+        """Where the user is told to put missing files (the first search folder)."""
+        return self.search_dirs[0]
+
+    def find(self, name: str) -> Path | None:
+        """The first existing file called ``name`` in the search folders, else None."""
+        for folder in self.search_dirs:
+            candidate = folder / name
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def _locate(self, spec: ModelFile) -> Path | None:
+        for name in spec.names:
+            path = self.find(name)
+            if path is not None:
+                return path
+        return None
+
+    def _spec(self, backend: str) -> tuple[ModelFile, ...]:
+        if backend not in self.files:
+            raise InvalidRequestError(
+                f"unknown backend '{backend}': known ones are " + ", ".join(self.files)
+            )
+        return self.files[backend]
+
+    def backend_report(self, backend: str) -> BackendReport:
+        return BackendReport(
+            backend,
+            tuple(FileReport(f, self._locate(f), self.search_dirs) for f in self._spec(backend)),
+        )
+
+    def report(self) -> dict[str, BackendReport]:
+        """Every backend's files: present or missing, and where they were looked for."""
+        return {name: self.backend_report(name) for name in self.files}
+
+    def require(self, backend: str) -> dict[str, Path]:
+        """Paths of the backend's files, by canonical name (optional files only when present).
+
+        Raises :class:`ModelFileError` naming every missing required file, where to get it and
+        where to put it, in one message.
+        """
+        rep = self.backend_report(backend)
+        missing = [f for f in rep.files if f.file.required and not f.present]
+        if missing:
+            raise ModelFileError(self.missing_message(backend, [f.file for f in missing]))
+        return {f.file.name: f.path for f in rep.files if f.path is not None}
+
+    def missing_message(self, backend: str, missing: list[ModelFile]) -> str:
+        items = "; ".join(
+            f"{' or '.join(f.names)} ({f.purpose}, from {f.source})" for f in missing
+        )
+        where = ", ".join(str(d) for d in self.search_dirs)
+        return (
+            f"the '{backend}' backend is missing {len(missing)} model file(s): {items}. "
+            f"Put them in {self.primary_dir} (or pass --models DIR / set {ENV_VAR}); "
+            f"looked in: {where}."
+        )
+
+
+def format_report(registry: ModelRegistry) -> str:
+    """A plain-text table of every backend's files for ``glot-mocap models``."""
+    lines = ["Model folders searched, in order:"]
+    lines += [f"  {i + 1}. {d}" for i, d in enumerate(registry.search_dirs)]
+    for name, rep in registry.report().items():
+        state = "ready" if rep.ready else "MISSING FILES"
+        if name in OPTIONAL_GROUPS:
+            state = "optional: " + ("present" if rep.ready else "absent")
+        lines.append("")
+        lines.append(f"[{name}] {state}")
+        if not rep.files:
+            lines.append("  (no model files needed)")
+        for f in rep.files:
+            tag = "ok     " if f.present else ("missing" if f.file.required else "absent ")
+            where = str(f.path) if f.path else f"put it in {registry.primary_dir}"
+            names = " or ".join(f.file.names)
+            lines.append(f"  {tag} {names}  ({f.file.purpose})")
+            lines.append(f"          {where}")
+            if not f.present:
+                lines.append(f"          get it from {f.file.source}")
+    return "\n".join(lines)
