@@ -4,7 +4,7 @@
 vertices scattered around the bones of a human skeleton whose joints, as the joint regressor
 computes them from the template, are exactly ``glot_blender.core.smpl_skeleton.DEFAULT_REST_JOINTS``.
 Each joint owns 8 "core" vertices placed in symmetric pairs around it (its J_regressor row
-averages them) and about 280 vertices along the bone to its parent. Skinning weights go
+averages them, to float32 rounding) and about 280 vertices along the bone to its parent. Skinning weights go
 mostly to the owning joint; shape and pose blend shapes are small and random. The special
 vertices SPIN reads (nose, eyes, ears, toes, heels, fingertips) sit where those body parts are.
 
@@ -95,10 +95,9 @@ def _template(rng: np.random.Generator, owner: np.ndarray) -> np.ndarray:
     verts = _f32(verts)
     for j in range(NUM_JOINTS):
         idx = _core_indices(j)
-        half = _f32(rng.normal(0.0, CORE_RADIUS, (CORE_PER_JOINT // 2, 3)))
-        centre = _f32(joints[j])
-        verts[idx[0::2]] = centre + half
-        verts[idx[1::2]] = centre - half
+        half = rng.normal(0.0, CORE_RADIUS, (CORE_PER_JOINT // 2, 3))
+        verts[idx[0::2]] = _f32(joints[j] + half)
+        verts[idx[1::2]] = _f32(joints[j] - half)
     return verts
 
 
