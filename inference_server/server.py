@@ -554,23 +554,27 @@ class Server:
         return line, False
 
     def handle_line(self, line: bytes) -> None:
-        """Decode, dispatch and answer one line; no exception escapes."""
-        req_id = None
+        """Decode, dispatch and answer one line; no exception escapes. Notifications (no id)
+        are never answered, not even with an error (JSON-RPC 2.0): their faults are logged."""
+        req_id, notification = None, False
         try:
             request = decode_message(line)
-            req_id = request.id
+            req_id, notification = request.id, request.is_notification
             result = self.dispatch(request)
-            if not request.is_notification:
+            if not notification:
                 self._writer.result(req_id, result)
         except (RpcError, GlotError) as exc:
             if isinstance(exc, RpcError):
                 req_id = exc.data.pop("id", req_id)
-            log.warning("request %r refused: %s", req_id, exc.message)
-            self._writer.error(req_id, exc.to_rpc())
+            log.warning("%s %r refused: %s", "notification" if notification else "request",
+                        req_id, exc.message)
+            if not notification:
+                self._writer.error(req_id, exc.to_rpc())
         except Exception as exc:  # noqa: BLE001 - the edge: a bad message is never fatal
             log.error("internal error on %r:\n%s", line[:200], traceback.format_exc())
-            self._writer.error(req_id, {"code": INTERNAL_ERROR, "message": (
-                f"Internal error ({type(exc).__name__}: {exc}); see the server log.")})
+            if not notification:
+                self._writer.error(req_id, {"code": INTERNAL_ERROR, "message": (
+                    f"Internal error ({type(exc).__name__}: {exc}); see the server log.")})
 
     def dispatch(self, request: Request) -> Any:
         handler = self._handlers.get(request.method)
