@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from server_testing import RawServer
 
-
 PARSE, INVALID_REQUEST, NO_METHOD, BAD_PARAMS = -32700, -32600, -32601, -32602
 
 
