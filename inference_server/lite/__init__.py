@@ -1,0 +1,1 @@
+"""The "lite" backend's numpy side: BlazePose landmarks to SMPL motion by analytic IK."""
