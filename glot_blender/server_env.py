@@ -243,7 +243,7 @@ def setup_env(target_dir: str | os.PathLike[str], base_python: str | os.PathLike
               extras: Sequence[str] = ("server",), torch_variant: str = "auto",
               log: LogFn | None = None, *, install_torch: bool = True,
               pip_args: Sequence[str] = (), reuse_site_packages: Sequence[str] = (),
-              verify: bool = True, models_dir: str | os.PathLike[str] | None = None,
+              venv_args: Sequence[str] = (), verify: bool = True, models_dir: str | os.PathLike[str] | None = None,
               should_cancel: Callable[[], bool] | None = None) -> SetupResult:
     """Create (or update) the server environment in ``target_dir`` and verify it.
 
@@ -253,7 +253,8 @@ def setup_env(target_dir: str | os.PathLike[str], base_python: str | os.PathLike
     ("server", optionally "lite"). torch_variant: "auto" | "cpu" | "cuda" (module docstring).
     install_torch=False skips the torch step (already present, or provided through
     ``reuse_site_packages``, folders made importable through a .pth file). pip_args are
-    added to every pip install (e.g. ``--no-index --find-links DIR`` offline). Never raises
+    added to every pip install (e.g. ``--no-index --find-links DIR`` offline), venv_args to
+    ``python -m venv`` (e.g. ``--without-pip`` when pip comes from a reused folder). Never raises
     for a failed step: the result has ok=False and a message naming the step.
     """
     target = Path(target_dir).expanduser().resolve()
@@ -272,8 +273,8 @@ def setup_env(target_dir: str | os.PathLike[str], base_python: str | os.PathLike
              f"in {target}")
         try:
             _setup_steps(result, base_python, source_dir, extras, torch_variant, emit,
-                         install_torch, pip_args, reuse_site_packages, verify, models_dir,
-                         should_cancel)
+                         install_torch, pip_args, reuse_site_packages, venv_args, verify,
+                         models_dir, should_cancel)
             result.ok = True
             result.message = f"Server environment ready: {python}"
         except SetupError as exc:
@@ -285,7 +286,8 @@ def setup_env(target_dir: str | os.PathLike[str], base_python: str | os.PathLike
 def _setup_steps(result: SetupResult, base_python: str | os.PathLike[str] | None,
                  source_dir: str | os.PathLike[str] | None, extras: Sequence[str],
                  torch_variant: str, emit: LogFn, install_torch: bool,
-                 pip_args: Sequence[str], reuse_site_packages: Sequence[str], verify: bool,
+                 pip_args: Sequence[str], reuse_site_packages: Sequence[str],
+                 venv_args: Sequence[str], verify: bool,
                  models_dir: str | os.PathLike[str] | None,
                  should_cancel: Callable[[], bool] | None) -> None:
     bad = [e for e in extras if e not in KNOWN_EXTRAS]
@@ -305,7 +307,7 @@ def _setup_steps(result: SetupResult, base_python: str | os.PathLike[str] | None
     if result.python.exists():
         emit(f"reusing the existing environment {result.target_dir}")
     else:
-        _run([base, "-m", "venv", result.target_dir], emit, "Creating the venv", env,
+        _run([base, "-m", "venv", *venv_args, result.target_dir], emit, "Creating the venv", env,
              should_cancel)
     if reuse_site_packages:
         _link_site_packages(result.python, reuse_site_packages, emit)
