@@ -1,0 +1,102 @@
+"""In-process pieces of the server: progress rate limiting, message decoding, JSON conversion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference_server.server import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    ProgressThrottle,
+    RpcError,
+    decode_message,
+    jsonable,
+    parse_analyze_params,
+)
+
+
+class StepClock:
+    """A clock the test advances by hand (time is an input of the throttle)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ev(stage: str, done: int, total: int | None) -> dict:
+    return {"job": "j", "stage": stage, "done": done, "total": total}
+
+
+def test_throttle_keeps_first_and_last_of_each_stage() -> None:
+    sent: list[dict] = []
+    clock = StepClock()
+    throttle = ProgressThrottle(sent.append, interval=0.1, clock=clock)
+    for i in range(1, 101):  # 100 events in 0.5 s
+        clock.now = i * 0.005
+        throttle(ev("features", i, 100))
+    assert sent[0]["done"] == 1 and sent[-1]["done"] == 100
+    assert 5 <= len(sent) <= 7  # ~ one per 0.1 s, plus the last
+    sent.clear()
+    for i in range(1, 4):  # a stage with unknown total: its last event is held, then flushed
+        clock.now += 0.001
+        throttle(ev("detect", i, None))
+    assert [e["done"] for e in sent] == [1]
+    throttle(ev("track", 0, 5))
+    assert [(e["stage"], e["done"]) for e in sent] == [("detect", 1), ("detect", 3), ("track", 0)]
+    throttle.flush()
+    assert len(sent) == 3  # nothing held twice
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        (b"{", PARSE_ERROR),
+        (b"null", INVALID_REQUEST),
+        (b'{"jsonrpc":"2.0","id":true,"method":"x"}', INVALID_REQUEST),
+        (b'{"jsonrpc":"2.0","method":"x","params":"p"}', INVALID_PARAMS),
+    ],
+)
+def test_decode_errors(line: bytes, code: int) -> None:
+    with pytest.raises(RpcError) as err:
+        decode_message(line)
+    assert err.value.code == code
+
+
+def test_decode_request_and_notification() -> None:
+    req = decode_message(b'{"jsonrpc":"2.0","id":"a","method":"cancel","params":{"job":"j"}}')
+    assert (req.method, req.id, req.params, req.is_notification) == (
+        "cancel", "a", {"job": "j"}, False)
+    note = decode_message(b'{"jsonrpc":"2.0","method":"cancel"}')
+    assert note.is_notification and note.params == {}
+
+
+def test_jsonable_converts_results() -> None:
+    @dataclass
+    class Result:
+        path: Path
+        tracks: list
+        score: np.float32
+        ids: np.ndarray
+
+    out = jsonable(Result(Path("/x/y.npz"), [{"id": np.int64(3)}], np.float32(0.5),
+                          np.arange(2)))
+    assert out == {"path": "/x/y.npz", "tracks": [{"id": 3}], "score": 0.5, "ids": [0, 1]}
+    assert jsonable(float("nan")) is None
+
+
+def test_analyze_params_defaults_and_normalisation(tmp_path: Path) -> None:
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    parsed = parse_analyze_params({"video": str(video), "fov_deg": 60, "end": 50}, ["cpu"])
+    assert parsed.video == video and parsed.output_dir is None
+    assert parsed.options["fov_deg"] == 60.0 and parsed.options["end"] == 50
+    assert parsed.options["backend"] == "auto" and parsed.options["min_track_len"] == 25
+    cuda = parse_analyze_params({"video": str(video), "device": "cuda"}, ["cpu", "cuda:0"])
+    assert cuda.options["device"] == "cuda"
