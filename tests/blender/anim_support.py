@@ -71,3 +71,79 @@ def world_directions(obj: object, names: list[str]) -> np.ndarray:
     mw = np.array(obj.matrix_world)[:3, :3]
     d = np.array([tuple(obj.pose.bones[n].tail - obj.pose.bones[n].head) for n in names]) @ mw.T
     return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
+#: SMPL joint -> Mixamo bone (without the "mixamorig:" prefix); hands' end joints unmapped
+MIXAMO_NAMES: dict[str, str] = {
+    "pelvis": "Hips", "left_hip": "LeftUpLeg", "right_hip": "RightUpLeg",
+    "spine1": "Spine", "left_knee": "LeftLeg", "right_knee": "RightLeg", "spine2": "Spine1",
+    "left_ankle": "LeftFoot", "right_ankle": "RightFoot", "spine3": "Spine2",
+    "left_foot": "LeftToeBase", "right_foot": "RightToeBase", "neck": "Neck",
+    "left_collar": "LeftShoulder", "right_collar": "RightShoulder", "head": "Head",
+    "left_shoulder": "LeftArm", "right_shoulder": "RightArm", "left_elbow": "LeftForeArm",
+    "right_elbow": "RightForeArm", "left_wrist": "LeftHand", "right_wrist": "RightHand",
+}
+MIXAMO_PREFIX = "mixamorig:"
+
+
+def mixamo_map() -> dict[str, str]:
+    return {j: MIXAMO_PREFIX + b for j, b in MIXAMO_NAMES.items()}
+
+
+def _rot_y(deg: float) -> np.ndarray:
+    a = np.radians(deg)
+    return np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+
+
+def build_mixamo_rig(
+    a_pose_deg: float = 0.0, scale: float = 1.0, limb_scale: float = 1.0, name: str = "Char",
+    drop: tuple[str, ...] = (),
+) -> object:
+    """A Mixamo-named armature built from SMPL-like joints: other proportions (overall
+    ``scale``, arms/legs ``limb_scale``), arms lowered by ``a_pose_deg`` (A-pose), bone rolls
+    that differ from the SMPL rig's, object moved away from the origin; ``drop`` omits bones."""
+    from glot_blender.core.smpl_skeleton import JOINT_NAMES, PARENTS
+
+    joints = _rebuild_chain(limb_scale, scale)
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        pivot = joints[JOINT_NAMES.index(f"{side}_shoulder")]
+        rot = _rot_y(sign * a_pose_deg)
+        for part in ("shoulder", "elbow", "wrist", "hand"):
+            j = JOINT_NAMES.index(f"{side}_{part}")
+            joints[j] = pivot + rot @ (joints[j] - pivot)
+    data = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, data)
+    bpy.context.scene.collection.objects.link(obj)
+    obj.location = (1.5, -2.0, 0.1)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    children = {p: j for j, p in reversed(list(enumerate(PARENTS)))}
+    children[0], children[9] = 3, 12
+    for j, joint in enumerate(JOINT_NAMES):
+        if joint not in MIXAMO_NAMES or joint in drop:
+            continue
+        bone = data.edit_bones.new(MIXAMO_PREFIX + MIXAMO_NAMES[joint])
+        bone.head = joints[j].tolist()
+        kid = children.get(j)
+        tail = joints[kid] if kid is not None else joints[j] + 0.5 * (joints[j] - joints[PARENTS[j]])
+        bone.tail = tail.tolist()
+        bone.roll = 0.3 * j
+        p = PARENTS[j]
+        if p >= 0 and JOINT_NAMES[p] not in drop:
+            bone.parent = data.edit_bones[MIXAMO_PREFIX + MIXAMO_NAMES[JOINT_NAMES[p]]]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return obj
+
+
+def _rebuild_chain(limb_scale: float, scale: float) -> np.ndarray:
+    """Joints from scaled segments, parents first, so every limb keeps its children attached."""
+    from glot_blender.blender.armature import smpl_rest_in_blender
+    from glot_blender.core.smpl_skeleton import JOINT_NAMES, PARENTS
+
+    src = smpl_rest_in_blender(DEFAULT_REST_JOINTS)
+    out = src * scale
+    for j in range(1, 24):
+        p = PARENTS[j]
+        k = scale if JOINT_NAMES[j] in ("spine1", "spine2", "spine3", "neck", "head") else scale * limb_scale
+        out[j] = out[p] + (src[j] - src[p]) * k
+    return out
