@@ -27,7 +27,7 @@ def _rot(axis, deg):
 
 def random_plausible_poses(n: int, rng: np.random.Generator) -> np.ndarray:
     """(n,24,3,3) local rotations of a person roughly facing the camera, limbs bent."""
-    u = lambda lo, hi: rng.uniform(lo, hi, size=n)  # noqa: E731
+    u = lambda lo, hi: rng.uniform(lo, hi, size=n)
     x, y, z = np.eye(3)
     local = np.tile(np.eye(3), (n, 24, 1, 1))
     local[:, 0] = _rot(x, np.full(n, 180.0)) @ _rot(y, u(-60, 60)) @ _rot(x, u(-10, 10))
