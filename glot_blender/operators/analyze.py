@@ -1,0 +1,254 @@
+"""Analyze a video in the server while Blender stays responsive.
+
+Interactive (``INVOKE_DEFAULT``, the panel's button): a modal operator with a window timer
+calls :func:`poll_analysis` a few times a second, shows stage and percentage in the panel and
+the status bar, and Esc (or the panel's Cancel button) cancels.
+
+Scripts and background mode (``blender -b``, the ``bpy`` module), where modal handlers never
+run: ``bpy.ops.glot.analyze()`` (EXEC) blocks until the job ends, ticking the same
+:func:`poll_analysis`; with ``wait=False`` it returns at once and the caller drives
+:func:`poll_analysis` itself (a ``bpy.app.timers`` function does it when a window exists).
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, FloatProperty, StringProperty
+from bpy_extras.io_utils import ImportHelper
+
+from ..preferences import ADDON_ID, get_prefs
+from .runtime import STATUS_OK, AnalysisJob, JobOutcome, get_runtime
+from .tasks import TaskError, analysis_request, load_clip_into_scene, server_config
+
+TIMER_INTERVAL_S = 0.2
+BLOCKING_TIMEOUT_S = 3600.0
+
+
+def _running_job() -> AnalysisJob | None:
+    try:
+        job = get_runtime().analysis
+    except RuntimeError:
+        return None
+    return job if job is not None and not job.finished else None
+
+
+def _show_progress(context: bpy.types.Context, job: AnalysisJob | None) -> None:
+    status = context.window_manager.glot_job
+    if job is None:
+        status.running = False
+        status.fraction = 0.0
+        status.stage = ""
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        return
+    status.running = True
+    status.stage = job.progress.text()
+    status.fraction = job.progress.fraction
+    if context.workspace is not None:
+        context.workspace.status_text_set(f"GLoT Mocap: {status.stage}  (Esc to cancel)")
+    if context.screen is not None:
+        for area in context.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+def start_analysis(context: bpy.types.Context) -> AnalysisJob:
+    """Gather the panel's options and start the job (server start-up runs in a thread)."""
+    if _running_job() is not None:
+        raise TaskError("An analysis is already running: wait for it or press Cancel")
+    prefs = get_prefs(context)
+    request = analysis_request(context, prefs, ADDON_ID)
+    config = server_config(prefs, ADDON_ID)
+    runtime = get_runtime()
+    job = AnalysisJob(runtime.session, config, request)
+    runtime.analysis = job
+    job.start()
+    context.window_manager.glot_job.last_message = ""
+    _show_progress(context, job)
+    return job
+
+
+def poll_analysis(context: bpy.types.Context) -> JobOutcome | None:
+    """One tick: progress into the UI; when the job has ended, its outcome (ok: the clip is
+    loaded into ``scene.glot``; cancelled or error: nothing in the scene changed)."""
+    runtime = get_runtime()
+    job = runtime.analysis
+    if job is None:
+        return None
+    outcome = job.tick()
+    if outcome is None:
+        _show_progress(context, job)
+        return None
+    runtime.analysis = None
+    _show_progress(context, None)
+    if outcome.status == STATUS_OK:
+        try:
+            clip = load_clip_into_scene(
+                context.scene, outcome.clip_path, get_prefs(context).default_smoothing
+            )
+        except TaskError as exc:
+            outcome = JobOutcome("error", message=str(exc))
+        else:
+            n = len(clip.tracks)
+            outcome = JobOutcome(
+                STATUS_OK,
+                clip_path=outcome.clip_path,
+                summary=outcome.summary,
+                message=f"Found {n} {'person' if n == 1 else 'people'} in {clip.frame_count} frames",
+            )
+    context.window_manager.glot_job.last_message = outcome.message
+    return outcome
+
+
+def _report(op: bpy.types.Operator, outcome: JobOutcome) -> set[str]:
+    if outcome.status == STATUS_OK:
+        op.report({"INFO"}, outcome.message)
+        return {"FINISHED"}
+    op.report({"WARNING"} if outcome.status == "cancelled" else {"ERROR"}, outcome.message)
+    return {"CANCELLED"}
+
+
+def _timer_driver() -> float | None:
+    """``bpy.app.timers`` driver for ``wait=False`` in an interactive session."""
+    try:
+        outcome = poll_analysis(bpy.context)
+    except RuntimeError:
+        return None
+    return None if outcome is not None or _running_job() is None else TIMER_INTERVAL_S
+
+
+class GLOT_OT_analyze(bpy.types.Operator):
+    """Find every person in the video and estimate their 3D motion (runs in the inference server)"""
+
+    bl_idname = "glot.analyze"
+    bl_label = "Analyze"
+    bl_options = {"REGISTER", "UNDO"}
+
+    wait: BoolProperty(
+        name="Wait",
+        default=True,
+        options={"SKIP_SAVE"},
+        description="Scripts: block until the analysis ends (off: return at once, poll_analysis drives it)",
+    )
+    timeout: FloatProperty(
+        name="Timeout", default=BLOCKING_TIMEOUT_S, min=1.0, options={"SKIP_SAVE"}
+    )
+
+    _timer = None
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if _running_job() is not None:
+            cls.poll_message_set("An analysis is already running")
+            return False
+        return context.scene is not None
+
+    def _start(self, context: bpy.types.Context) -> bool:
+        try:
+            start_analysis(context)
+        except TaskError as exc:
+            self.report({"ERROR"}, str(exc))
+            return False
+        return True
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if context.window is None:
+            return self.execute(context)
+        if not self._start(context):
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(TIMER_INTERVAL_S, window=context.window)
+        wm.progress_begin(0, 100)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        job = get_runtime().analysis
+        if event.type == "ESC" and event.value == "PRESS" and job is not None:
+            job.cancel()
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        outcome = poll_analysis(context)
+        if outcome is None:
+            context.window_manager.progress_update(
+                int(context.window_manager.glot_job.fraction * 100)
+            )
+            return {"RUNNING_MODAL"}
+        self._end_modal(context)
+        return _report(self, outcome)
+
+    def _end_modal(self, context: bpy.types.Context) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+
+    def cancel(self, context: bpy.types.Context) -> None:
+        job = get_runtime().analysis
+        if job is not None:
+            job.cancel()
+        self._end_modal(context)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        if not self._start(context):
+            return {"CANCELLED"}
+        if not self.wait:
+            if context.window is not None:
+                bpy.app.timers.register(_timer_driver, first_interval=TIMER_INTERVAL_S)
+            return {"FINISHED"}
+        job = get_runtime().analysis
+        job.wait(self.timeout, on_tick=lambda: _show_progress(context, job))
+        outcome = poll_analysis(context)
+        return _report(self, outcome) if outcome is not None else {"CANCELLED"}
+
+
+class GLOT_OT_cancel_analysis(bpy.types.Operator):
+    """Stop the running analysis; the scene is left as it was"""
+
+    bl_idname = "glot.cancel_analysis"
+    bl_label = "Cancel Analysis"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _running_job() is not None
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        job = _running_job()
+        if job is not None:
+            job.cancel()
+            context.window_manager.glot_job.stage = "cancelling"
+        return {"FINISHED"}
+
+
+class GLOT_OT_load_clip(bpy.types.Operator, ImportHelper):
+    """Load a motion clip (.npz) made earlier, by Analyze or by the glot-mocap command"""
+
+    bl_idname = "glot.load_clip"
+    bl_label = "Load Motion Clip"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filename_ext = ".npz"
+    filter_glob: StringProperty(default="*.npz", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return context.scene is not None and _running_job() is None
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            clip = load_clip_into_scene(
+                context.scene, self.filepath, get_prefs(context).default_smoothing
+            )
+        except TaskError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report(
+            {"INFO"}, f"Loaded {len(clip.tracks)} people from {clip.source_name or self.filepath}"
+        )
+        return {"FINISHED"}
+
+
+CLASSES = (GLOT_OT_analyze, GLOT_OT_cancel_analysis, GLOT_OT_load_clip)

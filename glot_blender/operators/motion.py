@@ -1,0 +1,97 @@
+"""Put the analysed motion into the scene: apply / re-apply, bone map, camera."""
+
+from __future__ import annotations
+
+import bpy
+
+from .runtime import get_runtime
+from .tasks import (
+    TaskError,
+    apply_motion,
+    apply_request,
+    camera_request,
+    setup_camera,
+)
+
+
+def _clip_loaded(context: bpy.types.Context) -> bool:
+    scene = context.scene
+    return scene is not None and bool(scene.glot.clip_path) and len(scene.glot.tracks) > 0
+
+
+def _idle() -> bool:
+    try:
+        job = get_runtime().analysis
+    except RuntimeError:
+        return False
+    return job is None or job.finished
+
+
+class GLOT_OT_apply_motion(bpy.types.Operator):
+    """Put the ticked people's motion on new SMPL rigs or on the chosen armature"""
+
+    bl_idname = "glot.apply_motion"
+    bl_label = "Apply Motion"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if not _clip_loaded(context):
+            cls.poll_message_set("Analyze a video or load a motion clip first")
+            return False
+        return _idle() and context.mode == "OBJECT"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            objs = apply_motion(context.scene, apply_request(context))
+        except TaskError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Motion applied to {', '.join(o.name for o in objs)}")
+        return {"FINISHED"}
+
+
+class GLOT_OT_reapply_motion(bpy.types.Operator):
+    """Apply again with the current smoothing, foot lock, root motion and offset (no new analysis)"""
+
+    bl_idname = "glot.reapply_motion"
+    bl_label = "Re-apply"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _clip_loaded(context) and _idle() and context.mode == "OBJECT"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            request = apply_request(context)
+            objs = apply_motion(context.scene, request, reuse_rigs=request.target == "NEW_SMPL")
+        except TaskError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Motion re-applied to {', '.join(o.name for o in objs)}")
+        return {"FINISHED"}
+
+
+class GLOT_OT_setup_camera(bpy.types.Operator):
+    """Add a camera matching the video (aspect, focal length) with the video as its background"""
+
+    bl_idname = "glot.setup_camera"
+    bl_label = "Set Up Camera"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _clip_loaded(context) and context.mode == "OBJECT"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            cam = setup_camera(context.scene, camera_request(context))
+        except TaskError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Camera '{cam.name}' set up: {cam.data.lens:.1f} mm lens")
+        return {"FINISHED"}
+
+
+CLASSES = (GLOT_OT_apply_motion, GLOT_OT_reapply_motion, GLOT_OT_setup_camera)

@@ -1,0 +1,217 @@
+"""Server life cycle from the UI: restart, stop, find a Python, create its environment, log."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import bpy
+
+from ..client import RequestTimeout, ServerCrashed, ServerError, find_server_pythons
+from ..preferences import ADDON_ID, get_prefs
+from .runtime import EnvSetupTask, crash_message, get_runtime, server_source_dir
+from .tasks import TaskError, server_config
+
+ENV_TIMER_INTERVAL_S = 0.5
+ENV_LOG_SHOWN = 12
+BASE_PYTHON_NAMES = ("python3.11", "python3.12", "python3.10", "python3", "python")
+
+
+def _no_job_running() -> bool:
+    try:
+        job = get_runtime().analysis
+    except RuntimeError:
+        return False
+    return job is None or job.finished
+
+
+class GLOT_OT_restart_server(bpy.types.Operator):
+    """Stop the inference server if it runs and start a fresh one (after a crash or a settings change)"""
+
+    bl_idname = "glot.restart_server"
+    bl_label = "Restart Server"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if not _no_job_running():
+            cls.poll_message_set("Cancel the running analysis first")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        runtime = get_runtime()
+        try:
+            info = runtime.session.restart(server_config(get_prefs(context), ADDON_ID))
+        except TaskError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        except ServerCrashed as exc:
+            self.report({"ERROR"}, crash_message(exc, None, get_prefs(context).server_python))
+            return {"CANCELLED"}
+        except (ServerError, RequestTimeout) as exc:
+            self.report({"ERROR"}, f"The inference server did not start: {exc}")
+            return {"CANCELLED"}
+        self.report(
+            {"INFO"},
+            f"Inference server {info.get('server_version', '')} running (torch {info.get('torch_version', '?')})",
+        )
+        return {"FINISHED"}
+
+
+class GLOT_OT_stop_server(bpy.types.Operator):
+    """Stop the inference server (it starts again with the next analysis)"""
+
+    bl_idname = "glot.stop_server"
+    bl_label = "Stop Server"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _no_job_running() and get_runtime().session.current() is not None
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        get_runtime().session.shutdown()
+        return {"FINISHED"}
+
+
+class GLOT_OT_detect_python(bpy.types.Operator):
+    """Look for a Python that can run the server (GLOT_SERVER_PYTHON, the created environment, PATH)"""
+
+    bl_idname = "glot.detect_python"
+    bl_label = "Find Server Python"
+    bl_options = {"REGISTER"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        prefs = get_prefs(context)
+        env_dir = bpy.path.abspath(prefs.env_dir) if prefs.env_dir else None
+        candidates = find_server_pythons(server_source_dir(), env_dir)
+        usable = [c for c in candidates if c.ok]
+        if not usable:
+            reasons = (
+                "; ".join(f"{c.path}: {c.reason}" for c in candidates) or "no Python found on PATH"
+            )
+            self.report(
+                {"ERROR"}, f"No Python can run the server ({reasons}); press Create Environment"
+            )
+            return {"CANCELLED"}
+        prefs.server_python = usable[0].path
+        self.report({"INFO"}, f"Server Python: {usable[0].path} ({usable[0].reason})")
+        return {"FINISHED"}
+
+
+def base_python_for_env() -> str | None:
+    """A system Python 3.10+ to create the venv from (Blender's own Python is not used)."""
+    for name in BASE_PYTHON_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def sync_env_setup(context: bpy.types.Context) -> bool:
+    """Copy the set-up thread's progress and log into the UI; True while it runs. When it
+    succeeded, the new environment's Python becomes the server Python."""
+    task = get_runtime().env_setup
+    status = context.window_manager.glot_job
+    if task is None:
+        status.env_running = False
+        return False
+    status.env_running = not task.done
+    status.env_fraction = task.fraction
+    status.env_stage = task.error or task.stage
+    status.env_log = "\n".join(task.log[-ENV_LOG_SHOWN:])
+    if task.done:
+        get_runtime().env_setup = None
+        if task.python_exe:
+            get_prefs(context).server_python = task.python_exe
+    return not task.done
+
+
+def _env_timer() -> float | None:
+    try:
+        running = sync_env_setup(bpy.context)
+    except RuntimeError:  # add-on disabled meanwhile
+        return None
+    for window in bpy.context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == "PREFERENCES":
+                area.tag_redraw()
+    return ENV_TIMER_INTERVAL_S if running else None
+
+
+class GLOT_OT_create_env(bpy.types.Operator):
+    """Create the inference server's Python environment (a venv with torch and the server; downloads about 1 GB)"""
+
+    bl_idname = "glot.create_env"
+    bl_label = "Create Environment"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return get_runtime().env_setup is None
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        from ..server_env import default_env_dir, setup_env
+
+        prefs = get_prefs(context)
+        base = base_python_for_env()
+        if base is None:
+            self.report(
+                {"ERROR"},
+                "No Python 3.10+ found on PATH: install Python 3.11 from python.org, then try again",
+            )
+            return {"CANCELLED"}
+        env_dir = bpy.path.abspath(prefs.env_dir) if prefs.env_dir else str(default_env_dir())
+        models = bpy.path.abspath(prefs.models_dir) if prefs.models_dir else None
+        source = server_source_dir()
+        task = EnvSetupTask(env_dir=env_dir)
+        get_runtime().env_setup = task
+        task.start(
+            lambda log, cancel: setup_env(
+                env_dir,
+                base_python=base,
+                source_dir=source,
+                log=log,
+                models_dir=models,
+                should_cancel=cancel,
+            )
+        )
+        bpy.app.timers.register(_env_timer, first_interval=ENV_TIMER_INTERVAL_S)
+        self.report(
+            {"INFO"}, f"Creating the server environment in {Path(env_dir)} (see the log below)"
+        )
+        return {"FINISHED"}
+
+
+class GLOT_OT_open_log(bpy.types.Operator):
+    """Open the server's log file in Blender's text editor"""
+
+    bl_idname = "glot.open_log"
+    bl_label = "Open Server Log"
+    bl_options = {"REGISTER"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        path = Path(server_config_log_path(context))
+        if not path.is_file():
+            self.report({"WARNING"}, f"No server log yet at {path}: the server has not run")
+            return {"CANCELLED"}
+        text = bpy.data.texts.get(path.name) or bpy.data.texts.load(str(path))
+        text.from_string(path.read_text(encoding="utf-8", errors="replace"))
+        self.report({"INFO"}, f"Server log loaded into the Text Editor as '{text.name}' ({path})")
+        return {"FINISHED"}
+
+
+def server_config_log_path(context: bpy.types.Context) -> str:
+    from .tasks import LOG_FILE, user_folder
+
+    return str(user_folder(ADDON_ID, "logs") / LOG_FILE)
+
+
+CLASSES = (
+    GLOT_OT_restart_server,
+    GLOT_OT_stop_server,
+    GLOT_OT_detect_python,
+    GLOT_OT_create_env,
+    GLOT_OT_open_log,
+)

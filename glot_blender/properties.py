@@ -1,0 +1,147 @@
+"""Add-on state: ``Scene.glot`` (saved with the .blend, one undo step per change) and
+``WindowManager.glot_job`` (live job and set-up progress: never saved, never part of undo,
+so a failed or cancelled analysis leaves the scene untouched)."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+from bpy.types import PropertyGroup
+
+VIDEO_SOURCES = (
+    ("FILE", "Video File", "Analyse a video file from disk"),
+    ("MOVIE_CLIP", "Movie Clip", "Analyse the file of a movie clip loaded in this .blend"),
+)
+BACKENDS = (
+    ("auto", "Auto", "GLoT when its model files are present, otherwise the lite backend"),
+    ("glot", "GLoT", "GLoT (CVPR 2023) with SPIN features: best quality, needs the model files"),
+    ("lite", "Lite", "MediaPipe BlazePose + inverse kinematics: no model files, lower quality"),
+)
+DETECTORS = (
+    ("auto", "Auto", "YOLOv3 when its files are present, otherwise OpenCV's HOG people detector"),
+    ("yolo", "YOLOv3", "Darknet YOLOv3 (needs yolov3.cfg and yolov3.weights)"),
+    ("hog", "HOG", "OpenCV's built-in HOG people detector (no files, less accurate)"),
+)
+TARGETS = (
+    ("NEW_SMPL", "New SMPL Rig", "Create one SMPL armature per selected person"),
+    ("ARMATURE", "Existing Armature", "Retarget onto an armature of this scene through a bone map"),
+)
+
+
+def _is_armature(_self: PropertyGroup, obj: bpy.types.Object) -> bool:
+    return obj.type == "ARMATURE"
+
+
+class GLOT_PG_track(PropertyGroup):
+    """One person of the loaded motion clip."""
+
+    track_id: IntProperty(name="Person", description="Person id in the motion clip")
+    num_frames: IntProperty(name="Frames", description="Frames this person covers")
+    first_frame: IntProperty(name="First Frame", description="Video frame where the person appears")
+    filled_ratio: FloatProperty(
+        name="Filled",
+        description="Share of frames filled in across occlusion gaps",
+        subtype="FACTOR",
+    )
+    use: BoolProperty(name="Use", description="Apply this person's motion", default=True)
+
+
+class GLOT_PG_bone_pair(PropertyGroup):
+    """One line of the bone map: SMPL joint -> target bone ('' = unmapped, stays at rest)."""
+
+    joint: StringProperty(name="SMPL Joint")
+    bone: StringProperty(
+        name="Target Bone", description="Bone of the target armature ('' = unmapped)"
+    )
+
+
+class GLOT_PG_scene(PropertyGroup):
+    """Everything the Mocap panel edits (``Scene.glot``)."""
+
+    video_source: EnumProperty(name="Source", items=VIDEO_SOURCES, default="FILE")
+    video_path: StringProperty(name="Video", subtype="FILE_PATH", description="Video to analyse")
+    movie_clip: PointerProperty(name="Movie Clip", type=bpy.types.MovieClip)
+    use_frame_range: BoolProperty(name="Frame Range", description="Analyse only part of the video")
+    frame_start: IntProperty(
+        name="Start", min=0, default=0, description="First video frame (0-based)"
+    )
+    frame_end: IntProperty(
+        name="End", min=1, default=250, description="Frame after the last one (exclusive)"
+    )
+    backend: EnumProperty(name="Backend", items=BACKENDS, default="auto")
+    detector: EnumProperty(name="Detector", items=DETECTORS, default="auto")
+
+    clip_path: StringProperty(
+        name="Motion Clip", subtype="FILE_PATH", description="The loaded motion clip (.npz)"
+    )
+    tracks: CollectionProperty(type=GLOT_PG_track)
+    tracks_index: IntProperty(name="Active Person")
+
+    target: EnumProperty(name="Target", items=TARGETS, default="NEW_SMPL")
+    target_armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature)
+    bone_map_preset: StringProperty(
+        name="Bone Map", description="Bone-map preset of the target armature"
+    )
+    bone_map: CollectionProperty(type=GLOT_PG_bone_pair)
+    bone_map_index: IntProperty(name="Active Bone Pair")
+
+    smoothing: FloatProperty(
+        name="Smoothing",
+        min=0.0,
+        max=1.0,
+        default=0.5,
+        subtype="FACTOR",
+        description="0 keeps every jitter, 1 smooths the most (re-apply to change)",
+    )
+    foot_lock: BoolProperty(
+        name="Foot Lock", description="Remove foot sliding during ground contact"
+    )
+    root_motion: BoolProperty(
+        name="Root Motion",
+        default=True,
+        description="Move the character through space (off: in place)",
+    )
+    frame_offset: IntProperty(
+        name="Frame Offset",
+        default=0,
+        description="Frames added to every key (0: the first analysed frame lands on frame 1)",
+    )
+    export_preset: StringProperty(name="Export Preset", default="unity")
+
+
+class GLOT_PG_job(PropertyGroup):
+    """Live progress (``WindowManager.glot_job``): analysis and environment set-up."""
+
+    running: BoolProperty(name="Running")
+    stage: StringProperty(name="Stage")
+    fraction: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
+    last_message: StringProperty(name="Last Message")
+    env_running: BoolProperty(name="Setting Up")
+    env_fraction: FloatProperty(name="Set-up Progress", min=0.0, max=1.0, subtype="FACTOR")
+    env_stage: StringProperty(name="Set-up Stage")
+    env_log: StringProperty(name="Set-up Log")
+
+
+CLASSES = (GLOT_PG_track, GLOT_PG_bone_pair, GLOT_PG_scene, GLOT_PG_job)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.glot = PointerProperty(type=GLOT_PG_scene)
+    bpy.types.WindowManager.glot_job = PointerProperty(type=GLOT_PG_job)
+
+
+def unregister() -> None:
+    del bpy.types.WindowManager.glot_job
+    del bpy.types.Scene.glot
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
