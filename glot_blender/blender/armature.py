@@ -163,8 +163,9 @@ def create_smpl_mesh(
 ) -> object:
     """A skinned SMPL body mesh (shape ``betas`` (10,)) parented to an SMPL armature.
 
-    The mesh uses the same Blender placement as the armature; its 24 vertex groups are the
-    SMPL skinning weights and an Armature modifier deforms it.
+    Reads the SMPL pickle through :func:`glot_blender.core.smpl_pickle.load_smpl_pickle`
+    (restricted unpickler); the body is placed so that its pelvis joint sits on the armature's
+    pelvis bone head; the 24 vertex groups are the SMPL skinning weights.
     """
     from ..core.smpl_pickle import load_smpl_pickle
 
@@ -172,15 +173,32 @@ def create_smpl_mesh(
     betas = np.asarray(betas, dtype=np.float64).reshape(-1)
     nb = min(betas.shape[0], model.shapedirs.shape[2])
     verts = model.v_template + model.shapedirs[:, :, :nb] @ betas[:nb]
-    joints_model = model.J_regressor @ verts
-    offset = smpl_ground_offset(joints_model)
-    verts_b = verts @ SMPL_TO_BLENDER.T - offset
+    pelvis = (np.asarray(model.J_regressor)[0] @ verts) @ SMPL_TO_BLENDER.T
+    head = np.array(tuple(armature_obj.data.bones[JOINT_NAMES[0]].head_local))
+    verts_b = verts @ SMPL_TO_BLENDER.T - pelvis + head
+    return create_skinned_mesh(
+        armature_obj, verts_b, np.asarray(model.faces), np.asarray(model.weights),
+        JOINT_NAMES, name,
+    )
+
+
+def create_skinned_mesh(
+    armature_obj: object,
+    verts: np.ndarray,
+    faces: np.ndarray,
+    weights: np.ndarray,
+    groups: tuple[str, ...] | list[str],
+    name: str,
+) -> object:
+    """A mesh deformed by ``armature_obj``: verts (V,3) armature space, faces (F,3),
+    weights (V,G) for the vertex groups ``groups`` (bone names); parented to the armature."""
     mesh = bpy.data.meshes.new(name)
     obj = bpy.data.objects.new(name, mesh)
     try:
-        mesh.from_pydata(verts_b.tolist(), [], np.asarray(model.faces).tolist())
+        mesh.from_pydata(np.asarray(verts, dtype=np.float64).tolist(), [],
+                         np.asarray(faces, dtype=np.int64).tolist())
         mesh.update()
-        _skin(obj, np.asarray(model.weights))
+        _skin(obj, np.asarray(weights, dtype=np.float64), groups)
         mod = obj.modifiers.new(ARMATURE_MODIFIER_NAME, "ARMATURE")
         mod.object = armature_obj
         obj.parent = armature_obj
@@ -193,22 +211,11 @@ def create_smpl_mesh(
     return obj
 
 
-def _skin(obj: object, weights: np.ndarray) -> None:
-    """Vertex groups named after the SMPL joints from weights (V, 24)."""
-    for j, joint in enumerate(JOINT_NAMES):
+def _skin(obj: object, weights: np.ndarray, groups: tuple[str, ...] | list[str]) -> None:
+    """One vertex group per name in ``groups`` from weights (V, G); tiny weights skipped."""
+    for j, joint in enumerate(groups):
         group = obj.vertex_groups.new(name=joint)
         idx = np.nonzero(weights[:, j] > MIN_SKIN_WEIGHT)[0]
         for w in np.unique(np.round(weights[idx, j], 6)):
             same = idx[np.round(weights[idx, j], 6) == w]
             group.add(same.tolist(), float(w), "REPLACE")
-
-
-def smpl_rest_from_model(smpl_pickle: str | Path, betas: np.ndarray) -> np.ndarray:
-    """SMPL rest joints (24,3) model frame for ``betas`` from an SMPL pickle."""
-    from ..core.smpl_pickle import load_smpl_pickle
-
-    model = load_smpl_pickle(Path(smpl_pickle))
-    betas = np.asarray(betas, dtype=np.float64).reshape(-1)
-    nb = min(betas.shape[0], model.shapedirs.shape[2])
-    verts = model.v_template + model.shapedirs[:, :, :nb] @ betas[:nb]
-    return model.J_regressor @ verts

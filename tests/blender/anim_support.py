@@ -147,3 +147,36 @@ def _rebuild_chain(limb_scale: float, scale: float) -> np.ndarray:
         k = scale if JOINT_NAMES[j] in ("spine1", "spine2", "spine3", "neck", "head") else scale * limb_scale
         out[j] = out[p] + (src[j] - src[p]) * k
     return out
+
+
+def box_body(armature_obj: object) -> object:
+    """A skinned test mesh for an SMPL armature: one small box around each bone's head,
+    rigidly weighted to that bone (24 vertex groups)."""
+    from glot_blender.blender.armature import create_skinned_mesh
+    from glot_blender.core.smpl_skeleton import JOINT_NAMES
+
+    corners = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]) * 0.03
+    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    tris = [t for a, b, c, d in quads for t in ((a, b, c), (a, c, d))]
+    verts, faces = [], []
+    weights = np.zeros((24 * 8, 24))
+    for j, name in enumerate(JOINT_NAMES):
+        head = np.array(tuple(armature_obj.data.bones[name].head_local))
+        verts.append(head + corners)
+        faces.extend([(a + 8 * j, b + 8 * j, c + 8 * j) for a, b, c in tris])
+        weights[8 * j:8 * j + 8, j] = 1.0
+    return create_skinned_mesh(
+        armature_obj, np.concatenate(verts), np.array(faces), weights, JOINT_NAMES, "Body"
+    )
+
+
+def evaluated_vertices(obj: object) -> np.ndarray:
+    """(V, 3) world positions of a mesh's vertices after modifiers at the current frame."""
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    ev = obj.evaluated_get(depsgraph)
+    mesh = ev.to_mesh()
+    co = np.empty(len(mesh.vertices) * 3)
+    mesh.vertices.foreach_get("co", co)
+    ev.to_mesh_clear()
+    mw = np.array(ev.matrix_world)
+    return co.reshape(-1, 3) @ mw[:3, :3].T + mw[:3, 3]

@@ -1,0 +1,156 @@
+"""Export an animated armature (and the meshes it deforms) to FBX or BVH.
+
+FBX presets carry the settings each target pipeline expects (axes, scale, leaf bones,
+baking); only the chosen armature and its meshes are written. Selection, active object and
+the scene frame range are restored afterwards, so an export never changes the scene.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from .actions import action_fcurves
+from .errors import ExportError
+
+
+@dataclass(frozen=True)
+class FbxPreset:
+    """Keyword arguments of ``bpy.ops.export_scene.fbx`` that differ between pipelines."""
+
+    axis_forward: str = "-Z"
+    axis_up: str = "Y"
+    global_scale: float = 1.0
+    apply_unit_scale: bool = True
+    apply_scale_options: str = "FBX_SCALE_NONE"
+    add_leaf_bones: bool = False
+    primary_bone_axis: str = "Y"
+    secondary_bone_axis: str = "X"
+    armature_nodetype: str = "NULL"
+    use_armature_deform_only: bool = False
+    mesh_smooth_type: str = "OFF"
+    bake_anim_simplify_factor: float = 0.0  # keep every key: mocap has no redundant keys
+
+
+#: Unity: all scalings applied to the FBX so the rig imports at scale 1 with no 100x/0.01x
+#: transforms; -Z forward / Y up is what Unity's importer converts from.
+UNITY = FbxPreset(apply_scale_options="FBX_SCALE_ALL", mesh_smooth_type="FACE")
+#: Unreal: unit scale left in the file (UE converts metres to its centimetres itself),
+#: no leaf bones (UE would import them as real bones), smoothing groups for the mesh.
+UNREAL = FbxPreset(apply_scale_options="FBX_SCALE_NONE", mesh_smooth_type="FACE")
+#: Mixamo-style: end ("leaf") bones like Mixamo's own files, deform bones only.
+MIXAMO = FbxPreset(add_leaf_bones=True, use_armature_deform_only=True)
+
+FBX_PRESETS: dict[str, FbxPreset] = {"unity": UNITY, "unreal": UNREAL, "mixamo": MIXAMO}
+
+#: object types written alongside the armature
+EXPORT_OBJECT_TYPES = {"ARMATURE", "MESH"}
+
+
+def _check_armature(obj: Any) -> None:
+    if obj is None or getattr(obj, "type", None) != "ARMATURE":
+        name = getattr(obj, "name", None)
+        raise ExportError(f"nothing to export: '{name}' is not an armature; select the animated armature")
+    anim = obj.animation_data
+    if anim is None or anim.action is None or not action_fcurves(anim.action):
+        raise ExportError(
+            f"armature '{obj.name}' has no animation: apply a motion clip to it before exporting"
+        )
+
+
+def deformed_meshes(armature_obj: Any) -> list[Any]:
+    """Mesh objects with an Armature modifier pointing at ``armature_obj``."""
+    return [
+        o for o in bpy.data.objects
+        if o.type == "MESH"
+        and any(m.type == "ARMATURE" and m.object == armature_obj for m in o.modifiers)
+    ]
+
+
+@contextmanager
+def _selected_only(objects: list[Any], scene: Any) -> Iterator[None]:
+    """Select exactly ``objects`` (first one active) and the action's frame range; restore."""
+    view_layer = bpy.context.view_layer
+    before = [o for o in view_layer.objects if o.select_get()]
+    active = view_layer.objects.active
+    frames = (scene.frame_start, scene.frame_end)
+    try:
+        for o in before:
+            o.select_set(False)
+        for o in objects:
+            o.select_set(True)
+        view_layer.objects.active = objects[0]
+        action = objects[0].animation_data.action
+        start, end = action.frame_range
+        scene.frame_start, scene.frame_end = int(start), round(end)
+        yield
+    finally:
+        for o in view_layer.objects:
+            o.select_set(o in before)
+        view_layer.objects.active = active
+        scene.frame_start, scene.frame_end = frames
+
+
+def _target_path(filepath: str | Path, suffix: str) -> Path:
+    path = Path(filepath)
+    if path.suffix.lower() != suffix:
+        raise ExportError(f"export file '{path.name}' must end in {suffix}")
+    if not path.parent.is_dir():
+        raise ExportError(f"folder '{path.parent}' does not exist: choose an existing folder")
+    return path
+
+
+def export_fbx(
+    armature_obj: Any, filepath: str | Path, preset: str | FbxPreset = "unity", scene: Any = None
+) -> Path:
+    """Write the armature, its deformed meshes and its active action to an FBX file."""
+    if isinstance(preset, str):
+        if preset not in FBX_PRESETS:
+            raise ExportError(f"unknown FBX preset '{preset}'; use one of {sorted(FBX_PRESETS)}")
+        preset = FBX_PRESETS[preset]
+    _check_armature(armature_obj)
+    path = _target_path(filepath, ".fbx")
+    scene = scene or bpy.context.scene
+    with _selected_only([armature_obj, *deformed_meshes(armature_obj)], scene):
+        result = bpy.ops.export_scene.fbx(
+            filepath=str(path),
+            use_selection=True,
+            object_types=EXPORT_OBJECT_TYPES,
+            bake_anim=True,
+            bake_anim_use_all_bones=True,
+            bake_anim_use_nla_strips=False,
+            bake_anim_use_all_actions=False,
+            bake_anim_force_startend_keying=True,
+            bake_anim_step=1.0,
+            path_mode="AUTO",
+            **asdict(preset),
+        )
+    if "FINISHED" not in result or not path.is_file():
+        raise ExportError(f"Blender's FBX exporter did not write '{path}'")
+    return path
+
+
+def export_bvh(
+    armature_obj: Any, filepath: str | Path, scene: Any = None, global_scale: float = 1.0
+) -> Path:
+    """Write the armature's active action to a BVH file with Blender's exporter."""
+    _check_armature(armature_obj)
+    path = _target_path(filepath, ".bvh")
+    scene = scene or bpy.context.scene
+    with _selected_only([armature_obj], scene):
+        result = bpy.ops.export_anim.bvh(
+            filepath=str(path),
+            frame_start=scene.frame_start,
+            frame_end=scene.frame_end,
+            rotate_mode="NATIVE",
+            root_transform_only=False,
+            global_scale=global_scale,
+        )
+    if "FINISHED" not in result or not path.is_file():
+        raise ExportError(f"Blender's BVH exporter did not write '{path}'")
+    return path
