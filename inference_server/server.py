@@ -279,11 +279,21 @@ def _check_device(device: str, available: list[str]) -> str:
 # --------------------------------------------------------------------------- devices
 
 
+def cpu_name() -> str:
+    """A readable CPU name (the model name on Linux), else the machine type."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def find_devices() -> list[dict]:
     """Devices torch can use here: ``[{id, kind, name, memory_gb?}]``, CPU always first."""
     import torch
 
-    devices = [{"id": "cpu", "kind": "cpu", "name": platform.processor() or platform.machine()}]
+    devices = [{"id": "cpu", "kind": "cpu", "name": cpu_name()}]
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
