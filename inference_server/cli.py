@@ -1,0 +1,215 @@
+"""``glot-mocap``: the command line (analyze, models, synth-models, setup-env).
+
+A thin edge: it parses options into :class:`~inference_server.pipeline.AnalyzeOptions`, calls
+one function, and turns errors into one line on stderr. Exit codes: 0 ok, 2 a known error
+(the message says what to do), 1 an unexpected error (traceback in a log file), 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from .errors import GlotError
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+#: width of the text progress bar, characters
+BAR_WIDTH = 28
+#: without a terminal, print a progress line every this fraction of a stage
+PLAIN_STEP = 0.25
+ERROR_LOG_NAME = "glot-mocap-error.log"
+
+log = logging.getLogger("glot_mocap")
+
+
+class ProgressPrinter:
+    """Draws ``stage [#####.....] done/total`` on ``stream``: redrawn in place on a terminal,
+    a few plain lines per stage otherwise (log files, CI)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.stage: str | None = None
+        self.next_plain = 0.0
+        self.started = time.monotonic()
+
+    def __call__(self, event) -> None:  # event: pipeline.ProgressEvent
+        new_stage = event.stage != self.stage
+        if new_stage:
+            self._end_line()
+            self.stage = event.stage
+            self.next_plain = 0.0
+            self.started = time.monotonic()
+        total = event.total or 0
+        frac = min(1.0, event.done / total) if total else 0.0
+        if self.tty:
+            self.stream.write("\r" + self._line(event, frac) + "\x1b[K")
+            self.stream.flush()
+        elif new_stage or frac >= self.next_plain or (total and event.done >= total):
+            self.stream.write(self._line(event, frac) + "\n")
+            self.next_plain = frac + PLAIN_STEP
+            self.stream.flush()
+
+    def _line(self, event, frac: float) -> str:
+        filled = int(round(frac * BAR_WIDTH))
+        bar = "#" * filled + "." * (BAR_WIDTH - filled)
+        count = f"{event.done}/{event.total}" if event.total else f"{event.done}"
+        elapsed = time.monotonic() - self.started
+        msg = f"  {event.message}" if getattr(event, "message", "") else ""
+        return f"{event.stage:<9}[{bar}] {count:>13} {elapsed:6.1f}s{msg}"
+
+    def _end_line(self) -> None:
+        if self.tty and self.stage is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        self._end_line()
+        self.stage = None
+
+
+def summary_table(result) -> str:
+    """The people found, one row each (result: pipeline.AnalysisResult)."""
+    rows = [("person", "frames", "first", "last", "filled", "confidence")]
+    for t in result.tracks:
+        rows.append((str(t.track_id), str(t.num_frames), str(t.first_frame), str(t.last_frame),
+                     f"{100 * t.filled_ratio:.0f}%", f"{t.mean_confidence:.2f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="glot-mocap",
+        description="Video to per-person SMPL motion with GLoT (motion clip .npz for Blender).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    a = sub.add_parser("analyze", help="analyse a video and write a motion clip (.npz)")
+    a.add_argument("video", type=Path, help="the video file")
+    a.add_argument("-o", "--output", type=Path, required=True, help="the motion clip to write (.npz)")
+    a.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
+    a.add_argument("--end", type=int, default=None, help="frame index to stop before (exclusive)")
+    a.add_argument("--stride", type=int, default=1, help="analyse every K-th frame (default 1)")
+    a.add_argument("--backend", choices=("auto", "glot", "lite"), default="auto",
+                   help="pose backend; auto = glot when its model files are present, else lite")
+    a.add_argument("--detector", choices=("auto", "yolo", "hog"), default="auto",
+                   help="person detector; auto = yolo when yolov3.cfg/.weights are present, else hog")
+    a.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    a.add_argument("--models", type=Path, default=None, help="folder holding the model files")
+    cam = a.add_mutually_exclusive_group()
+    cam.add_argument("--fov-deg", type=float, default=None,
+                     help="camera field of view across the longer image side (default 60)")
+    cam.add_argument("--focal-px", type=float, default=None, help="camera focal length in pixels")
+    a.add_argument("--min-track-len", type=int, default=25,
+                   help="drop people followed for fewer frames (default 25)")
+    a.add_argument("--detect-every", type=int, default=1,
+                   help="run the detector every K-th analysed frame and track in between")
+    a.add_argument("--keep-partial", action="store_true",
+                   help="for a truncated/corrupt video, keep what was decoded before the damage")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    m = sub.add_parser("models", help="list every model file, where it was looked for, what is missing")
+    m.add_argument("--models", type=Path, default=None, help="folder holding the model files")
+
+    s = sub.add_parser("synth-models", help="write synthetic model files (random weights) for trying the tool")
+    s.add_argument("folder", type=Path)
+
+    e = sub.add_parser("setup-env", help="create the inference server's Python environment")
+    e.add_argument("folder", type=Path)
+    return p
+
+
+def cmd_analyze(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int:
+    from .pipeline import AnalyzeOptions, Engine
+
+    options = AnalyzeOptions(
+        video=args.video, output=args.output, start=args.start, end=args.end, stride=args.stride,
+        backend=args.backend, detector=args.detector, device=args.device, fov_deg=args.fov_deg,
+        focal_px=args.focal_px, min_track_len=args.min_track_len, models_dir=args.models,
+        detect_every=args.detect_every, keep_partial=args.keep_partial,
+    )
+    printer = None if args.quiet else ProgressPrinter(stderr)
+    try:
+        result = Engine(models_dir=args.models, device=args.device).analyze(options, progress=printer)
+    finally:
+        if printer is not None:
+            printer.close()
+    for notice in result.notices:
+        stderr.write(f"note: {notice}\n")
+    stdout.write(f"{len(result.tracks)} person(s), backend {result.backend}, "
+                 f"written to {result.path}\n{summary_table(result)}\n")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
+    from .registry import ModelRegistry, format_report
+
+    stdout.write(format_report(ModelRegistry(args.models)) + "\n")
+    return EXIT_OK
+
+
+def cmd_synth_models(args: argparse.Namespace, stdout: TextIO) -> int:
+    from .synthetic import write_synthetic_models
+
+    args.folder.mkdir(parents=True, exist_ok=True)
+    write_synthetic_models(args.folder, seed=0)
+    stdout.write(f"synthetic model files (random weights, for testing only) written to {args.folder}\n")
+    return EXIT_OK
+
+
+def cmd_setup_env(args: argparse.Namespace, stdout: TextIO) -> int:
+    from glot_blender.server_env import setup_env
+
+    result = setup_env(args.folder)
+    stdout.write(f"server environment ready: {result}\n")
+    return EXIT_OK
+
+
+def _log_unexpected(exc: BaseException) -> Path:
+    path = Path(tempfile.gettempdir()) / ERROR_LOG_NAME
+    path.write_text(
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')} glot-mocap {' '.join(sys.argv[1:])}\n"
+        + "".join(traceback.format_exception(exc))
+    )
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    stdout, stderr = sys.stdout, sys.stderr
+    try:
+        if args.command == "analyze":
+            return cmd_analyze(args, stderr, stdout)
+        if args.command == "models":
+            return cmd_models(args, stdout)
+        if args.command == "synth-models":
+            return cmd_synth_models(args, stdout)
+        return cmd_setup_env(args, stdout)
+    except GlotError as exc:
+        stderr.write(f"glot-mocap: error: {exc.message}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        stderr.write("\nglot-mocap: interrupted; no output file was written\n")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the edge: traceback to a file, one sentence out
+        log_path = _log_unexpected(exc)
+        stderr.write(f"glot-mocap: unexpected error ({type(exc).__name__}: {exc}); "
+                     f"the traceback is in {log_path}\n")
+        return EXIT_UNEXPECTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
