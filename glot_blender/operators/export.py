@@ -14,10 +14,7 @@ def _armature_selected(context: bpy.types.Context) -> bool:
     return obj is not None and obj.type == "ARMATURE" and context.mode == "OBJECT"
 
 
-def _preset_items(
-    _self: bpy.types.Operator, _context: bpy.types.Context
-) -> list[tuple[str, str, str]]:
-    return export_preset_items()
+PRESET_ITEMS = export_preset_items()
 
 
 class GLOT_OT_export_fbx(bpy.types.Operator, ExportHelper):
@@ -29,7 +26,7 @@ class GLOT_OT_export_fbx(bpy.types.Operator, ExportHelper):
 
     filename_ext = ".fbx"
     filter_glob: StringProperty(default="*.fbx", options={"HIDDEN"})
-    preset: EnumProperty(name="Preset", items=_preset_items)
+    preset: EnumProperty(name="Preset", items=PRESET_ITEMS, default=PRESET_ITEMS[0][0])
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:

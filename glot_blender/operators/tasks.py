@@ -450,13 +450,21 @@ class ExportRequest:
     preset: str = ""
 
 
-def export_preset_items() -> list[tuple[str, str, str]]:
-    from ..blender import export
+#: what each FBX preset of blender.export is for (shown as the tooltip)
+FBX_PRESET_HELP = {
+    "unity": "Unity: scale applied into the file, -Z forward / Y up",
+    "unreal": "Unreal Engine: unit scale kept (UE converts to cm), no leaf bones",
+    "mixamo": "Mixamo-style: leaf bones and deform bones only, like Mixamo's own files",
+}
 
-    return [
-        (name, name.replace("_", " ").title(), desc)
-        for name, desc in export.preset_descriptions().items()
-    ]
+
+def export_preset_items() -> tuple[tuple[str, str, str], ...]:
+    """Enum items of the FBX presets of :mod:`..blender.export`."""
+    from ..blender.export import FBX_PRESETS
+
+    return tuple(
+        (name, name.title(), FBX_PRESET_HELP.get(name, f"FBX preset '{name}'")) for name in FBX_PRESETS
+    )
 
 
 def export_request(

@@ -1,0 +1,354 @@
+"""The whole user path in real Blender, headless, through the extension's operators.
+
+The extension zip is built with ``python -m glot_blender.build``'s code, installed with
+Blender's own extension API and enabled; the server is the real ``inference_server`` copy
+bundled in the zip, run by this test's Python, on synthetic model files and a synthetic
+video. Headless Blender has no window, so modal operators never run: ``glot.analyze`` is
+driven the two ways the add-on supports without a window -- blocking (EXEC, the default)
+and ``wait=False`` plus the same ``poll_analysis`` function the modal timer calls.
+
+The extension and its server stay enabled for the whole module (starting a server costs
+seconds), so this module replaces the folder's per-test factory reset by a reset of the
+file (``read_homefile(use_empty=True)``), which keeps add-ons and preferences.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import bpy
+import numpy as np
+import pytest
+import synthetic_video
+from mathutils import Vector
+
+from glot_blender.build import build_extension
+from glot_blender.core.motion_clip import read_clip
+
+ADDON = "bl_ext.user_default.glot_mocap"
+POLL_TIMEOUT_S = 300.0
+VIDEO_FRAMES = 40
+
+
+@pytest.fixture(autouse=True)
+def clean_blender() -> Iterator[object]:
+    """Overrides the folder's factory reset: an empty file per test, the add-on stays on."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    yield bpy
+
+
+@pytest.fixture(scope="module")
+def ext(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    """The built zip installed and enabled; yields the installed package."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    zip_path = build_extension(tmp_path_factory.mktemp("dist")).zip_path
+    result = bpy.ops.extensions.package_install_files(
+        filepath=str(zip_path), repo="user_default", enable_on_install=True
+    )
+    assert result == {"FINISHED"}
+    assert ADDON in bpy.context.preferences.addons
+    package = importlib.import_module(ADDON)
+    yield package
+    if ADDON in bpy.context.preferences.addons:
+        bpy.ops.preferences.addon_disable(module=ADDON)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> synthetic_video.SyntheticVideo:
+    folder = tmp_path_factory.mktemp("video")
+    return synthetic_video.walking_video(folder / "walk.avi", num_frames=VIDEO_FRAMES, size=(320, 240), person_height=180)
+
+
+def prefs():
+    return bpy.context.preferences.addons[ADDON].preferences
+
+
+def use_server(models_dir: Path) -> None:
+    p = prefs()
+    p.server_python = sys.executable
+    p.models_dir = str(models_dir)
+    p.server_threads = 1
+    p.device = "cpu"
+
+
+def choose_video(path: Path) -> None:
+    settings = bpy.context.scene.glot
+    settings.video_source = "FILE"
+    settings.video_path = str(path)
+    settings.backend = "glot"
+    settings.detector = "hog"
+
+
+def runtime(ext: ModuleType):
+    return importlib.import_module(f"{ext.__name__}.operators.runtime").get_runtime()
+
+
+def poll_analysis(ext: ModuleType):
+    return importlib.import_module(f"{ext.__name__}.operators.analyze").poll_analysis
+
+
+def scene_state() -> dict:
+    """What a failed or cancelled analysis must not change."""
+    scene = bpy.context.scene
+    return {
+        "objects": sorted(o.name for o in bpy.data.objects),
+        "actions": sorted(a.name for a in bpy.data.actions),
+        "armatures": sorted(a.name for a in bpy.data.armatures),
+        "clips": sorted(c.name for c in bpy.data.movieclips),
+        "tracks": [(t.track_id, t.num_frames) for t in scene.glot.tracks],
+        "clip_path": scene.glot.clip_path,
+        "range": (scene.frame_start, scene.frame_end, scene.render.fps),
+    }
+
+
+def drive(ext: ModuleType, until, timeout: float = POLL_TIMEOUT_S):
+    """Call poll_analysis (what the modal timer calls) until ``until(job)`` or an outcome."""
+    tick = poll_analysis(ext)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = runtime(ext).analysis
+        if job is not None and until(job):
+            return None
+        outcome = tick(bpy.context)
+        if outcome is not None:
+            return outcome
+        time.sleep(0.05)
+    raise AssertionError("the analysis did not reach the expected state in time")
+
+
+@pytest.fixture(scope="module")
+def analysed(ext, video, synthetic_models) -> Path:
+    """Analyse the video once with the blocking operator; returns the clip path."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    use_server(synthetic_models)
+    choose_video(video.path)
+    assert bpy.ops.glot.analyze() == {"FINISHED"}
+    return Path(bpy.context.scene.glot.clip_path)
+
+
+def fcurves_of(obj) -> list:
+    action = obj.animation_data.action
+    fcurves = getattr(action, "fcurves", None)
+    if fcurves is not None:  # Blender < 4.4 (legacy actions)
+        return list(fcurves)
+    slot = obj.animation_data.action_slot
+    curves = []
+    for layer in action.layers:
+        for strip in layer.strips:
+            bag = strip.channelbag(slot)
+            if bag is not None:
+                curves.extend(bag.fcurves)
+    return curves
+
+
+def mixamo_armature(name: str = "Character") -> bpy.types.Object:
+    """A Mixamo-named armature in T-pose with other proportions than SMPL."""
+    spec = {  # bone: (parent, head, tail)
+        "mixamorig:Hips": (None, (0, 0, 1.0), (0, 0, 1.1)),
+        "mixamorig:Spine": ("mixamorig:Hips", (0, 0, 1.1), (0, 0, 1.25)),
+        "mixamorig:Spine1": ("mixamorig:Spine", (0, 0, 1.25), (0, 0, 1.4)),
+        "mixamorig:Spine2": ("mixamorig:Spine1", (0, 0, 1.4), (0, 0, 1.55)),
+        "mixamorig:Neck": ("mixamorig:Spine2", (0, 0, 1.55), (0, 0, 1.65)),
+        "mixamorig:Head": ("mixamorig:Neck", (0, 0, 1.65), (0, 0, 1.85)),
+        "mixamorig:LeftShoulder": ("mixamorig:Spine2", (0.05, 0, 1.5), (0.18, 0, 1.5)),
+        "mixamorig:LeftArm": ("mixamorig:LeftShoulder", (0.18, 0, 1.5), (0.45, 0, 1.5)),
+        "mixamorig:LeftForeArm": ("mixamorig:LeftArm", (0.45, 0, 1.5), (0.7, 0, 1.5)),
+        "mixamorig:LeftHand": ("mixamorig:LeftForeArm", (0.7, 0, 1.5), (0.8, 0, 1.5)),
+        "mixamorig:RightShoulder": ("mixamorig:Spine2", (-0.05, 0, 1.5), (-0.18, 0, 1.5)),
+        "mixamorig:RightArm": ("mixamorig:RightShoulder", (-0.18, 0, 1.5), (-0.45, 0, 1.5)),
+        "mixamorig:RightForeArm": ("mixamorig:RightArm", (-0.45, 0, 1.5), (-0.7, 0, 1.5)),
+        "mixamorig:RightHand": ("mixamorig:RightForeArm", (-0.7, 0, 1.5), (-0.8, 0, 1.5)),
+        "mixamorig:LeftUpLeg": ("mixamorig:Hips", (0.1, 0, 1.0), (0.1, 0, 0.55)),
+        "mixamorig:LeftLeg": ("mixamorig:LeftUpLeg", (0.1, 0, 0.55), (0.1, 0, 0.1)),
+        "mixamorig:LeftFoot": ("mixamorig:LeftLeg", (0.1, 0, 0.1), (0.1, -0.12, 0.02)),
+        "mixamorig:LeftToeBase": ("mixamorig:LeftFoot", (0.1, -0.12, 0.02), (0.1, -0.2, 0.02)),
+        "mixamorig:RightUpLeg": ("mixamorig:Hips", (-0.1, 0, 1.0), (-0.1, 0, 0.55)),
+        "mixamorig:RightLeg": ("mixamorig:RightUpLeg", (-0.1, 0, 0.55), (-0.1, 0, 0.1)),
+        "mixamorig:RightFoot": ("mixamorig:RightLeg", (-0.1, 0, 0.1), (-0.1, -0.12, 0.02)),
+        "mixamorig:RightToeBase": ("mixamorig:RightFoot", (-0.1, -0.12, 0.02), (-0.1, -0.2, 0.02)),
+    }
+    data = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, data)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    for bone, (parent, head, tail) in spec.items():
+        eb = data.edit_bones.new(bone)
+        eb.head, eb.tail = head, tail
+        if parent:
+            eb.parent = data.edit_bones[parent]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return obj
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+def test_extension_registers_its_ui(ext):
+    assert hasattr(bpy.types.Scene, "glot") and hasattr(bpy.types.WindowManager, "glot_job")
+    for name in ("GLOT_PT_main", "GLOT_PT_people", "GLOT_PT_motion", "GLOT_UL_tracks", "GLOT_UL_bone_map"):
+        assert hasattr(bpy.types, name), name
+    assert bpy.types.GLOT_PT_main.bl_category == "Mocap"
+    assert bpy.ops.glot.apply_motion.poll() is False  # nothing loaded yet
+    with pytest.raises(RuntimeError, match="No video chosen"):
+        bpy.ops.glot.analyze()
+
+
+def test_analyze_lists_people_and_changes_no_object(ext, analysed, video):
+    settings = bpy.context.scene.glot
+    clip = read_clip(analysed)
+    assert analysed.is_file() and clip.frame_count == VIDEO_FRAMES
+    assert len(settings.tracks) == len(clip.tracks) >= 1
+    item = settings.tracks[0]
+    assert item.track_id == clip.tracks[0].track_id
+    assert item.num_frames == clip.tracks[0].num_frames
+    assert 0.0 <= item.filled_ratio <= 1.0
+    assert len(bpy.data.objects) == 0  # analysis alone adds nothing to the scene
+    assert runtime(ext).session.is_running()
+    assert bpy.context.window_manager.glot_job.running is False
+
+
+def test_apply_new_smpl_rig_keys_every_frame(ext, analysed):
+    assert bpy.ops.glot.load_clip(filepath=str(analysed)) == {"FINISHED"}
+    clip = read_clip(analysed)
+    assert bpy.ops.glot.apply_motion() == {"FINISHED"}
+    rigs = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+    assert len(rigs) == len(clip.tracks)
+    for rig in rigs:
+        track = clip.track(rig["glot_track_id"])
+        curves = fcurves_of(rig)
+        assert curves and all(len(fc.keyframe_points) == track.num_frames for fc in curves)
+        assert len(rig.data.bones) == 24
+
+
+def test_reapply_changes_smoothing_without_new_rigs(ext, analysed):
+    bpy.ops.glot.load_clip(filepath=str(analysed))
+    settings = bpy.context.scene.glot
+    settings.smoothing = 0.0
+    bpy.ops.glot.apply_motion()
+    rig = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+
+    def knee_values() -> np.ndarray:
+        fc = next(f for f in fcurves_of(rig) if "left_knee" in f.data_path and "quaternion" in f.data_path)
+        values = np.empty(len(fc.keyframe_points) * 2)
+        fc.keyframe_points.foreach_get("co", values)
+        return values[1::2]
+
+    raw = knee_values()
+    settings.smoothing = 1.0
+    assert bpy.ops.glot.reapply_motion() == {"FINISHED"}
+    assert [o for o in bpy.data.objects if o.type == "ARMATURE"] == [rig]
+    smooth = knee_values()
+    assert raw.shape == smooth.shape
+    assert np.abs(np.diff(smooth, 2)).mean() < np.abs(np.diff(raw, 2)).mean()
+    assert len(bpy.data.actions) == len(read_clip(analysed).tracks)  # the old action is gone
+
+
+def test_apply_to_mixamo_rig_and_export_fbx(ext, analysed, tmp_path):
+    bpy.ops.glot.load_clip(filepath=str(analysed))
+    clip = read_clip(analysed)
+    settings = bpy.context.scene.glot
+    character = mixamo_armature()
+    settings.target = "ARMATURE"
+    settings.target_armature = character
+    for i, item in enumerate(settings.tracks):
+        item.use = i == 0
+    assert bpy.ops.glot.detect_bone_map() == {"FINISHED"}
+    pairs = {p.joint: p.bone for p in settings.bone_map}
+    assert pairs["pelvis"] == "mixamorig:Hips" and pairs["left_knee"] == "mixamorig:LeftLeg"
+    assert bpy.ops.glot.apply_motion() == {"FINISHED"}
+    assert [o.name for o in bpy.data.objects] == [character.name]  # no SMPL rig made
+    curves = fcurves_of(character)
+    assert curves and all(len(fc.keyframe_points) == clip.tracks[0].num_frames for fc in curves)
+    bpy.context.view_layer.objects.active = character
+    out = tmp_path / "character.fbx"
+    assert bpy.ops.glot.export_fbx(filepath=str(out)) == {"FINISHED"}
+    assert out.is_file() and out.stat().st_size > 1000
+
+
+def test_setup_camera_matches_video(ext, analysed, video):
+    bpy.ops.glot.load_clip(filepath=str(analysed))
+    choose_video(video.path)
+    clip = read_clip(analysed)
+    assert bpy.ops.glot.setup_camera() == {"FINISHED"}
+    scene = bpy.context.scene
+    cam = scene.camera
+    assert cam is not None and cam.type == "CAMERA"
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (video.width, video.height)
+    if clip.focal_px > 0:
+        assert cam.data.lens == pytest.approx(clip.focal_px * cam.data.sensor_width / video.width, rel=1e-4)
+    bg = cam.data.background_images[0]
+    assert bg.source == "MOVIE_CLIP" and Path(bpy.path.abspath(bg.clip.filepath)) == video.path
+    forward = cam.matrix_world.to_3x3() @ Vector((0, 0, -1))
+    assert forward.y == pytest.approx(1.0, abs=1e-6)  # looks along +y, as the clip's frame
+
+
+def test_cancel_mid_analysis_leaves_scene_unchanged(ext, analysed, video):
+    choose_video(video.path)
+    before = scene_state()
+    assert bpy.ops.glot.analyze(wait=False) == {"FINISHED"}
+    job = runtime(ext).analysis
+    clips_dir = Path(job.request.output_dir)
+    npz_before = set(clips_dir.glob("*.npz"))
+    outcome = drive(ext, until=lambda j: j.job_id is not None and j.progress.stage not in ("starting server",))
+    assert outcome is None, "the job ended before it could be cancelled"
+    assert bpy.ops.glot.cancel_analysis() == {"FINISHED"}
+    outcome = drive(ext, until=lambda j: False)
+    assert outcome.status == "cancelled"
+    assert scene_state() == before
+    assert set(clips_dir.glob("*.npz")) == npz_before  # no partial clip left
+    assert runtime(ext).analysis is None and bpy.ops.glot.analyze.poll()
+
+
+def test_server_killed_mid_analysis_is_reported_and_restart_works(ext, analysed, video):
+    choose_video(video.path)
+    before = scene_state()
+    bpy.ops.glot.analyze(wait=False)
+    drive(ext, until=lambda j: j.job_id is not None)
+    pid = runtime(ext).session.current().pid
+    os.kill(pid, signal.SIGKILL)
+    outcome = drive(ext, until=lambda j: False)
+    assert outcome.status == "error"
+    assert "stopped unexpectedly" in outcome.message and "Restart Server" in outcome.message
+    assert scene_state() == before
+    assert not runtime(ext).session.is_running()
+    assert bpy.ops.glot.restart_server() == {"FINISHED"}
+    session = runtime(ext).session
+    assert session.is_running() and session.current().pid != pid
+    assert "glot" in session.info.get("backends", {})
+
+
+def test_missing_model_files_give_a_clear_message(ext, analysed, video, tmp_path, monkeypatch):
+    monkeypatch.delenv("GLOT_MODELS_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # no user models folder either
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    choose_video(video.path)
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    prefs().models_dir = str(empty)
+    before = scene_state()
+    with pytest.raises(RuntimeError, match="table1_3dpw_weights.pth.tar"):
+        bpy.ops.glot.analyze()
+    assert scene_state() == before
+
+
+def test_disable_stops_server_and_enable_again(ext, synthetic_models):
+    use_server(synthetic_models)
+    assert bpy.ops.glot.restart_server() == {"FINISHED"}
+    client = runtime(ext).session.current()
+    assert client.is_alive()
+    bpy.ops.preferences.addon_disable(module=ADDON)
+    assert not client.is_alive()
+    assert not hasattr(bpy.types.Scene, "glot") and not hasattr(bpy.types, "GLOT_PT_main")
+    bpy.ops.preferences.addon_enable(module=ADDON)
+    assert ADDON in bpy.context.preferences.addons
+    assert hasattr(bpy.types.Scene, "glot") and hasattr(bpy.types, "GLOT_PT_main")
+    assert runtime(ext).session.current() is None  # a fresh runtime, server not started yet

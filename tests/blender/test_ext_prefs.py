@@ -1,0 +1,29 @@
+"""The preferences' model-file checklist: same names as the server's registry, live by file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glot_blender.preferences import MODEL_FILES, file_checklist
+from inference_server.registry import OPTIONAL_GROUPS, backend_files
+
+
+def test_fallback_names_match_the_server_registry() -> None:
+    registry = backend_files()
+    for backend, files in MODEL_FILES.items():
+        assert backend in registry, backend
+        ours = [(names, required) for names, _purpose, required in files]
+        theirs = [(f.names, f.required and backend not in OPTIONAL_GROUPS) for f in registry[backend]]
+        assert ours == theirs, backend
+
+
+def test_checklist_follows_the_files(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("GLOT_MODELS_DIR", raising=False)
+    rows = {(b, n): present for b, n, present, _req in file_checklist(str(tmp_path))}
+    assert not any(rows.values())
+    (tmp_path / "spin_model_checkpoint.pth.tar").write_bytes(b"x")
+    (tmp_path / "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl").write_bytes(b"x")  # accepted alias
+    rows = {(b, n): present for b, n, present, _req in file_checklist(str(tmp_path))}
+    assert rows[("glot", "spin_model_checkpoint.pth.tar")]
+    assert not rows[("glot", "table1_3dpw_weights.pth.tar")]
+    assert rows[("body", "SMPL_NEUTRAL.pkl")]
