@@ -6,42 +6,20 @@ facing -y, feet on z = 0 and the pelvis above the origin (``smpl_rest_in_blender
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
 import numpy as np
 
 from ..core.kinematics import SMPL_TO_BLENDER
+from ..core.retarget import TargetSkeleton, smpl_bone_layout
 from ..core.smpl_skeleton import JOINT_NAMES, PARENTS
 from .errors import AnimError
 
-#: the child each SMPL joint's bone points at (joints with several children pick one)
-PREFERRED_CHILD: dict[int, int] = {0: 3, 9: 12}
-#: length of leaf bones (head, hands, feet) relative to their parent bone
-LEAF_LENGTH_RATIO = 0.5
 MIN_BONE_LENGTH = 0.02  # metres
 #: skinning weights below this are not written to vertex groups
 MIN_SKIN_WEIGHT = 1e-4
 ARMATURE_MODIFIER_NAME = "GLoT Armature"
-
-
-@dataclass(frozen=True)
-class RestSkeleton:
-    """The rest pose of an armature, in armature space.
-
-    names: B bone names, parents before children; parents (B,) index or -1;
-    rest (B, 4, 4) ``bone.matrix_local``; heads/tails (B, 3).
-    """
-
-    names: tuple[str, ...]
-    parents: tuple[int, ...]
-    rest: np.ndarray
-    heads: np.ndarray
-    tails: np.ndarray
-
-    def index(self, name: str) -> int:
-        return self.names.index(name)
 
 
 def smpl_ground_offset(rest_joints_model: np.ndarray) -> np.ndarray:
@@ -56,29 +34,14 @@ def smpl_rest_in_blender(rest_joints_model: np.ndarray) -> np.ndarray:
     return joints - smpl_ground_offset(rest_joints_model)
 
 
-def smpl_bone_tails(joints: np.ndarray) -> np.ndarray:
-    """(24,3) tails: towards the (preferred) child, leaves continue their parent's direction."""
-    children: dict[int, list[int]] = {}
-    for j, p in enumerate(PARENTS):
-        if p >= 0:
-            children.setdefault(p, []).append(j)
-    tails = np.empty_like(joints)
-    for j in range(len(PARENTS)):
-        kids = children.get(j, [])
-        if kids:
-            tails[j] = joints[PREFERRED_CHILD.get(j, kids[0])]
-        else:
-            seg = joints[j] - joints[PARENTS[j]]
-            tails[j] = joints[j] + LEAF_LENGTH_RATIO * seg
-        if np.linalg.norm(tails[j] - joints[j]) < MIN_BONE_LENGTH:
-            tails[j] = joints[j] + np.array([0.0, 0.0, MIN_BONE_LENGTH])
-    return tails
-
-
-def source_directions(rest_blender: np.ndarray) -> np.ndarray:
-    """(24,3) unit rest direction of each SMPL bone (head to tail) in Blender space."""
-    d = smpl_bone_tails(rest_blender) - rest_blender
-    return d / np.linalg.norm(d, axis=1, keepdims=True)
+def smpl_bone_layout_blender(rest_joints_model: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Heads and tails (24,3) of the SMPL rig in armature space (core layout, feet on z=0)."""
+    heads, tails = smpl_bone_layout(rest_joints_model)
+    offset = smpl_ground_offset(rest_joints_model)
+    heads, tails = heads - offset, tails - offset
+    short = np.linalg.norm(tails - heads, axis=1) < MIN_BONE_LENGTH
+    tails[short] = heads[short] + np.array([0.0, 0.0, MIN_BONE_LENGTH])
+    return heads, tails
 
 
 def _link(obj: object, collection: object | None) -> None:
@@ -108,8 +71,7 @@ def create_smpl_armature(
     rest_joints_model: np.ndarray, name: str = "SMPL", collection: object | None = None
 ) -> object:
     """A new armature object with the 24 SMPL bones; rest_joints_model (24,3) SMPL frame."""
-    joints = smpl_rest_in_blender(rest_joints_model)
-    tails = smpl_bone_tails(joints)
+    joints, tails = smpl_bone_layout_blender(rest_joints_model)
     data = bpy.data.armatures.new(name)
     obj = bpy.data.objects.new(name, data)
     try:
@@ -132,27 +94,21 @@ def create_smpl_armature(
     return obj
 
 
-def read_rest_skeleton(armature_obj: object) -> RestSkeleton:
-    """Names, parents and rest matrices of any armature (bones ordered parents first)."""
-    if armature_obj is None or armature_obj.type != "ARMATURE":
+def target_skeleton(armature_obj: object) -> TargetSkeleton:
+    """Any armature as :class:`glot_blender.core.retarget.TargetSkeleton` (rest = matrix_local)."""
+    if armature_obj is None or getattr(armature_obj, "type", None) != "ARMATURE":
         name = getattr(armature_obj, "name", None)
-        raise AnimError(f"'{name}' is not an armature: select an armature object")
+        raise AnimError(f"'{name}' is not an armature: choose an armature object as the target")
     bones = list(armature_obj.data.bones)
     if not bones:
         raise AnimError(f"armature '{armature_obj.name}' has no bones")
-    ordered: list[object] = []
-    todo = [b for b in bones if b.parent is None]
-    while todo:
-        bone = todo.pop(0)
-        ordered.append(bone)
-        todo.extend(bone.children)
-    names = tuple(b.name for b in ordered)
-    index = {n: i for i, n in enumerate(names)}
-    parents = tuple(index[b.parent.name] if b.parent else -1 for b in ordered)
-    rest = np.array([np.array(b.matrix_local) for b in ordered], dtype=np.float64)
-    heads = np.array([tuple(b.head_local) for b in ordered], dtype=np.float64)
-    tails = np.array([tuple(b.tail_local) for b in ordered], dtype=np.float64)
-    return RestSkeleton(names, parents, rest, heads, tails)
+    index = {b.name: i for i, b in enumerate(bones)}
+    return TargetSkeleton(
+        names=tuple(b.name for b in bones),
+        parents=np.array([index[b.parent.name] if b.parent else -1 for b in bones]),
+        rest_matrices=np.array([np.array(b.matrix_local) for b in bones], dtype=np.float64),
+        object_matrix=np.array(armature_obj.matrix_world, dtype=np.float64),
+    )
 
 
 def create_smpl_mesh(

@@ -47,6 +47,16 @@ UNREAL = FbxPreset(apply_scale_options="FBX_SCALE_NONE", mesh_smooth_type="FACE"
 MIXAMO = FbxPreset(add_leaf_bones=True, use_armature_deform_only=True)
 
 FBX_PRESETS: dict[str, FbxPreset] = {"unity": UNITY, "unreal": UNREAL, "mixamo": MIXAMO}
+_DESCRIPTIONS: dict[str, str] = {
+    "unity": "Unity: -Z forward, Y up, all scalings applied, no leaf bones, baked keys",
+    "unreal": "Unreal Engine: unit scale kept for UE's importer, no leaf bones, baked keys",
+    "mixamo": "Mixamo-style: leaf (end) bones added, deform bones only, baked keys",
+}
+
+
+def preset_descriptions() -> dict[str, str]:
+    """FBX preset name -> one-line description (for the export menu)."""
+    return {name: _DESCRIPTIONS[name] for name in FBX_PRESETS}
 
 #: object types written alongside the armature
 EXPORT_OBJECT_TYPES = {"ARMATURE", "MESH"}

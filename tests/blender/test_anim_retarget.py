@@ -16,12 +16,12 @@ from anim_support import (
 )
 
 from glot_blender.blender.apply import ApplyOptions, apply_track
-from glot_blender.blender.armature import smpl_bone_tails, smpl_rest_in_blender
 from glot_blender.core.kinematics import (
     CAMERA_TO_BLENDER,
     forward_kinematics,
     world_deltas_in_blender,
 )
+from glot_blender.core.retarget import smpl_bone_layout
 from glot_blender.core.smpl_skeleton import JOINT_NAMES
 
 MAX_ANGLE_DEG = 1.0
@@ -33,8 +33,7 @@ def source_directions(track) -> np.ndarray:
     joint has a child, else its rest direction turned by the joint's world rotation."""
     fk = forward_kinematics(track.rest_joints, track.poses)
     joints = fk.joints @ CAMERA_TO_BLENDER.T
-    rest = smpl_rest_in_blender(track.rest_joints)
-    tails = smpl_bone_tails(rest)
+    rest, tails = smpl_bone_layout(track.rest_joints)
     dirs = np.einsum("nij,nj->ni", world_deltas_in_blender(fk.rotations).reshape(-1, 3, 3),
                      np.tile(tails - rest, (track.num_frames, 1))).reshape(-1, 24, 3)
     child = {0: 3, 9: 12, 1: 4, 2: 5, 3: 6, 4: 7, 5: 8, 6: 9, 7: 10, 8: 11, 12: 15, 13: 16,

@@ -19,7 +19,7 @@ def test_anim_smpl_rig_matches_forward_kinematics() -> None:
     track = make_track(num_frames=10, seed=3)
     clip = make_clip([track])
     arm = create_smpl_armature(track.rest_joints, name="SMPL person")
-    opts = ApplyOptions(place_at_origin=False)
+    opts = ApplyOptions(root_placement="camera")
     action = apply_track(arm, clip, track.track_id, opts)
     assert action.name == "GLoT walk video P1"
     expected = forward_kinematics(track.rest_joints, track.poses, track.transl).joints
@@ -49,16 +49,24 @@ def test_anim_smpl_rig_action_layout_and_scene() -> None:
     assert all(pb.rotation_mode == "QUATERNION" for pb in arm.pose.bones)
 
 
-def test_anim_smpl_rig_place_at_origin_puts_feet_on_ground() -> None:
-    track = make_track(num_frames=6, seed=2)
-    arm = create_smpl_armature(track.rest_joints)
-    apply_track(arm, make_clip([track]), 1, ApplyOptions(place_at_origin=True))
-    feet = ["left_ankle", "right_ankle", "left_foot", "right_foot"]
-    lowest, first = [], None
-    for f in range(1, 7):
+def pelvis_path(arm: object, frames: int) -> np.ndarray:
+    out = []
+    for f in range(1, frames + 1):
         bpy.context.scene.frame_set(f)
-        heads = world_heads(arm, feet + ["pelvis"])
-        lowest.append(heads[:4, 2].min())
-        first = heads[4] if first is None else first
-    assert abs(min(lowest)) < FK_TOL_M
-    assert np.abs(first[:2]).max() < FK_TOL_M
+        out.append(world_heads(arm, ["pelvis"])[0])
+    return np.array(out)
+
+
+def test_anim_smpl_rig_root_placement_and_in_place() -> None:
+    track = make_track(num_frames=6, seed=2)
+    fk = forward_kinematics(track.rest_joints, track.poses, track.transl).joints
+    src = (fk[:, 0] - fk[0, 0]) @ CAMERA_TO_BLENDER.T
+    arm = create_smpl_armature(track.rest_joints)
+    rest_pelvis = np.array(tuple(arm.data.bones["pelvis"].head_local))
+    assert abs(rest_pelvis[0]) < 1e-6 and abs(rest_pelvis[1]) < 1e-6 and rest_pelvis[2] > 0.8
+    apply_track(arm, make_clip([track]), 1, ApplyOptions(root_placement="origin"))
+    np.testing.assert_allclose(pelvis_path(arm, 6), rest_pelvis + src, atol=FK_TOL_M)
+    apply_track(arm, make_clip([track]), 1, ApplyOptions(root_motion=False))
+    path = pelvis_path(arm, 6)
+    np.testing.assert_allclose(path[:, :2], np.tile(rest_pelvis[:2], (6, 1)), atol=FK_TOL_M)
+    np.testing.assert_allclose(path[:, 2], rest_pelvis[2] + src[:, 2], atol=FK_TOL_M)
