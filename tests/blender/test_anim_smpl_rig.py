@@ -70,3 +70,18 @@ def test_anim_smpl_rig_root_placement_and_in_place() -> None:
     path = pelvis_path(arm, 6)
     np.testing.assert_allclose(path[:, :2], np.tile(rest_pelvis[:2], (6, 1)), atol=FK_TOL_M)
     np.testing.assert_allclose(path[:, 2], rest_pelvis[2] + src[:, 2], atol=FK_TOL_M)
+
+
+def test_anim_smpl_rig_leaves_other_actions_and_nla_alone() -> None:
+    track = make_track(num_frames=5, seed=4)
+    arm = create_smpl_armature(track.rest_joints)
+    stashed = bpy.data.actions.new("walk cycle")
+    nla = arm.animation_data_create().nla_tracks.new()
+    nla.name = "stash"
+    nla.strips.new("walk", 1, stashed)
+    first = apply_track(arm, make_clip([track]), 1)
+    second = apply_track(arm, make_clip([track]), 1)
+    assert first.name in bpy.data.actions and second != first
+    assert arm.animation_data.action == second
+    assert [t.name for t in arm.animation_data.nla_tracks] == ["stash"]
+    assert arm.animation_data.nla_tracks["stash"].strips[0].action == stashed
