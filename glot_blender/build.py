@@ -166,7 +166,7 @@ def stage_extension(stage: Path, repo_root: Path = REPO_ROOT) -> Path:
 def _run_tool(tool: Path, args: list[str]) -> str:
     cmd = [sys.executable, str(tool), *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as exc:
         raise BuildError(
             f"'{' '.join(args[:1])}' with {tool.name} took over {SUBPROCESS_TIMEOUT_S} s"

@@ -109,6 +109,18 @@ class GLOT_PG_scene(PropertyGroup):
         default=True,
         description="Move the character through space (off: in place)",
     )
+    root_placement: EnumProperty(
+        name="Placement",
+        items=(
+            ("origin", "At Origin", "The motion starts at the rig's rest position"),
+            (
+                "camera",
+                "As Filmed",
+                "Where the person was seen from the video camera (use with Set Up Camera)",
+            ),
+        ),
+        default="origin",
+    )
     frame_offset: IntProperty(
         name="Frame Offset",
         default=0,

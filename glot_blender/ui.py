@@ -132,6 +132,7 @@ class GLOT_PT_motion(_MocapPanel, Panel):
         layout.prop(settings, "smoothing", slider=True)
         layout.prop(settings, "foot_lock")
         layout.prop(settings, "root_motion")
+        layout.prop(settings, "root_placement")
         layout.prop(settings, "frame_offset")
         row = layout.row(align=True)
         row.scale_y = 1.3

@@ -70,13 +70,9 @@ def crash_message(exc: ServerCrashed | None, client: ServerClient | None, log_pa
     code = getattr(exc, "exit_code", None)
     if code is None and client is not None:
         code = client.exit_code
-    tail = ""
-    try:
-        text = client.log_tail(LOG_TAIL_LINES) if client else ""
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        tail = lines[-1].strip() if lines else ""
-    except Exception:  # the log is a courtesy: never mask the crash itself
-        tail = ""
+    text = client.log_tail(LOG_TAIL_LINES) if client else ""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    tail = lines[-1].strip() if lines else ""
     where = f" Full log: {log_path}." if log_path else ""
     last = f" Last log line: {tail}" if tail else ""
     return (
@@ -151,8 +147,8 @@ class ServerSession:
             return
         try:
             client.shutdown()
-        except Exception:  # a dead or stuck server is killed by the client; nothing left to do
-            pass
+        except OSError:  # pipes already gone: the client has killed the process
+            return
 
 
 @dataclass(frozen=True)
@@ -251,7 +247,7 @@ class AnalysisJob:
             client = self.session.client(self.config)
             self.job_id = client.analyze(self.request.params())
             self._client = client
-        except BaseException as exc:  # reported on the main thread by tick()
+        except Exception as exc:  # noqa: BLE001 - thread edge: tick() reports it on the main thread
             self._start_error = exc
 
     @property
@@ -420,7 +416,7 @@ class EnvSetupTask:
                 self.stage, self.fraction = "Done", 1.0
             else:
                 self.error = str(getattr(result, "message", "") or "the set-up failed; see its log")
-        except Exception as exc:  # shown in the preferences; the thread must never die silently
+        except Exception as exc:  # noqa: BLE001 - thread edge: shown in the preferences
             self.error = f"{type(exc).__name__}: {exc}"
             self._log(f"error: {self.error}")
         finally:

@@ -248,6 +248,7 @@ class ApplyRequest:
     smoothing: float = 0.5
     foot_lock: bool = False
     root_motion: bool = True
+    root_placement: str = "origin"
     frame_offset: int = 0
 
 
@@ -275,6 +276,7 @@ def apply_request(context: bpy.types.Context) -> ApplyRequest:
         smoothing=float(settings.smoothing),
         foot_lock=bool(settings.foot_lock),
         root_motion=bool(settings.root_motion),
+        root_placement=settings.root_placement,
         frame_offset=int(settings.frame_offset),
     )
 
@@ -284,12 +286,13 @@ def _apply_options(request: ApplyRequest, bone_map: dict[str, str] | None):
     from ..core.smoothing import SmoothingOptions
 
     smoothing = SmoothingOptions(strength=request.smoothing) if request.smoothing > 0 else None
-    kwargs = dict(
-        bone_map=bone_map,
-        root_motion=request.root_motion,
-        frame_offset=request.frame_offset,
-        smoothing=smoothing,
-    )
+    kwargs = {
+        "bone_map": bone_map,
+        "root_motion": request.root_motion,
+        "root_placement": request.root_placement,
+        "frame_offset": request.frame_offset,
+        "smoothing": smoothing,
+    }
     if "foot_lock" in ApplyOptions.__dataclass_fields__:
         kwargs["foot_lock"] = request.foot_lock
     return ApplyOptions(**kwargs)
@@ -450,21 +453,11 @@ class ExportRequest:
     preset: str = ""
 
 
-#: what each FBX preset of blender.export is for (shown as the tooltip)
-FBX_PRESET_HELP = {
-    "unity": "Unity: scale applied into the file, -Z forward / Y up",
-    "unreal": "Unreal Engine: unit scale kept (UE converts to cm), no leaf bones",
-    "mixamo": "Mixamo-style: leaf bones and deform bones only, like Mixamo's own files",
-}
-
-
 def export_preset_items() -> tuple[tuple[str, str, str], ...]:
     """Enum items of the FBX presets of :mod:`..blender.export`."""
-    from ..blender.export import FBX_PRESETS
+    from ..blender.export import preset_descriptions
 
-    return tuple(
-        (name, name.title(), FBX_PRESET_HELP.get(name, f"FBX preset '{name}'")) for name in FBX_PRESETS
-    )
+    return tuple((name, name.title(), desc) for name, desc in preset_descriptions().items())
 
 
 def export_request(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from glot_blender.build import BuildError, build_extension, server_pyproject_text, validate_zip
 
@@ -21,7 +21,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     proc = subprocess.run(
         [sys.executable, "-m", "glot_blender.build", "--output-dir", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "built and validated" in proc.stdout
@@ -63,7 +67,10 @@ def test_manifest_in_zip_is_the_repository_one(built: Path) -> None:
 def test_bundled_server_pyproject_installs_the_server() -> None:
     data = tomllib.loads(server_pyproject_text(REPO))
     repo = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert data["project"]["optional-dependencies"]["server"] == repo["project"]["optional-dependencies"]["server"]
+    assert (
+        data["project"]["optional-dependencies"]["server"]
+        == repo["project"]["optional-dependencies"]["server"]
+    )
     assert "inference_server*" in data["tool"]["setuptools"]["packages"]["find"]["include"]
     assert data["project"]["scripts"]["glot-mocap"] == "inference_server.cli:main"
 
@@ -74,7 +81,9 @@ def test_validator_refuses_a_broken_manifest(built: Path, tmp_path: Path) -> Non
         for item in src.infolist():
             data = src.read(item)
             if item.filename == "blender_manifest.toml":
-                data = data.replace(b'blender_version_min = "4.2.0"', b'blender_version_min = "four"')
+                data = data.replace(
+                    b'blender_version_min = "4.2.0"', b'blender_version_min = "four"'
+                )
             dst.writestr(item, data)
     assert "Success" in validate_zip(built)
     with pytest.raises(BuildError, match="blender_version_min"):

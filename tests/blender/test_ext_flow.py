@@ -64,7 +64,9 @@ def ext(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
 @pytest.fixture(scope="module")
 def video(tmp_path_factory: pytest.TempPathFactory) -> synthetic_video.SyntheticVideo:
     folder = tmp_path_factory.mktemp("video")
-    return synthetic_video.walking_video(folder / "walk.avi", num_frames=VIDEO_FRAMES, size=(320, 240), person_height=180)
+    return synthetic_video.walking_video(
+        folder / "walk.avi", num_frames=VIDEO_FRAMES, size=(320, 240), person_height=180
+    )
 
 
 def prefs():
@@ -194,7 +196,13 @@ def mixamo_armature(name: str = "Character") -> bpy.types.Object:
 
 def test_extension_registers_its_ui(ext):
     assert hasattr(bpy.types.Scene, "glot") and hasattr(bpy.types.WindowManager, "glot_job")
-    for name in ("GLOT_PT_main", "GLOT_PT_people", "GLOT_PT_motion", "GLOT_UL_tracks", "GLOT_UL_bone_map"):
+    for name in (
+        "GLOT_PT_main",
+        "GLOT_PT_people",
+        "GLOT_PT_motion",
+        "GLOT_UL_tracks",
+        "GLOT_UL_bone_map",
+    ):
         assert hasattr(bpy.types, name), name
     assert bpy.types.GLOT_PT_main.bl_category == "Mocap"
     assert bpy.ops.glot.apply_motion.poll() is False  # nothing loaded yet
@@ -237,7 +245,9 @@ def test_reapply_changes_smoothing_without_new_rigs(ext, analysed):
     rig = next(o for o in bpy.data.objects if o.type == "ARMATURE")
 
     def knee_values() -> np.ndarray:
-        fc = next(f for f in fcurves_of(rig) if "left_knee" in f.data_path and "quaternion" in f.data_path)
+        fc = next(
+            f for f in fcurves_of(rig) if "left_knee" in f.data_path and "quaternion" in f.data_path
+        )
         values = np.empty(len(fc.keyframe_points) * 2)
         fc.keyframe_points.foreach_get("co", values)
         return values[1::2]
@@ -284,7 +294,9 @@ def test_setup_camera_matches_video(ext, analysed, video):
     assert cam is not None and cam.type == "CAMERA"
     assert (scene.render.resolution_x, scene.render.resolution_y) == (video.width, video.height)
     if clip.focal_px > 0:
-        assert cam.data.lens == pytest.approx(clip.focal_px * cam.data.sensor_width / video.width, rel=1e-4)
+        assert cam.data.lens == pytest.approx(
+            clip.focal_px * cam.data.sensor_width / video.width, rel=1e-4
+        )
     bg = cam.data.background_images[0]
     assert bg.source == "MOVIE_CLIP" and Path(bpy.path.abspath(bg.clip.filepath)) == video.path
     forward = cam.matrix_world.to_3x3() @ Vector((0, 0, -1))
@@ -298,7 +310,9 @@ def test_cancel_mid_analysis_leaves_scene_unchanged(ext, analysed, video):
     job = runtime(ext).analysis
     clips_dir = Path(job.request.output_dir)
     npz_before = set(clips_dir.glob("*.npz"))
-    outcome = drive(ext, until=lambda j: j.job_id is not None and j.progress.stage not in ("starting server",))
+    outcome = drive(
+        ext, until=lambda j: j.job_id is not None and j.progress.stage not in ("starting server",)
+    )
     assert outcome is None, "the job ended before it could be cancelled"
     assert bpy.ops.glot.cancel_analysis() == {"FINISHED"}
     outcome = drive(ext, until=lambda j: False)

@@ -13,7 +13,9 @@ def test_fallback_names_match_the_server_registry() -> None:
     for backend, files in MODEL_FILES.items():
         assert backend in registry, backend
         ours = [(names, required) for names, _purpose, required in files]
-        theirs = [(f.names, f.required and backend not in OPTIONAL_GROUPS) for f in registry[backend]]
+        theirs = [
+            (f.names, f.required and backend not in OPTIONAL_GROUPS) for f in registry[backend]
+        ]
         assert ours == theirs, backend
 
 
