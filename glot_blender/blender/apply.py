@@ -19,6 +19,7 @@ from typing import Any
 import bpy
 import numpy as np
 
+from ..core.foot_contact import FootContactOptions, lock_track_feet
 from ..core.motion_clip import MotionClip, TrackMotion
 from ..core.retarget import (
     RetargetError,
@@ -59,6 +60,8 @@ class ApplyOptions:
     frame_offset: added to every key's frame (the clip's first analysed frame is frame 1).
     smoothing: core smoothing run on the raw track first (the clip itself is never changed,
     so it can be re-applied with other settings).
+    foot_lock: remove planted-foot sliding by adjusting the root (core.foot_contact), after
+    smoothing; foot_contact tunes the contact detection.
     set_scene_fps / set_scene_range: match the scene's frame rate and range to the clip.
     """
 
@@ -67,6 +70,8 @@ class ApplyOptions:
     root_placement: str = "origin"
     frame_offset: int = 0
     smoothing: SmoothingOptions | None = None
+    foot_lock: bool = False
+    foot_contact: FootContactOptions | None = None
     set_scene_fps: bool = True
     set_scene_range: bool = True
     interpolation: str = "LINEAR"
@@ -194,6 +199,8 @@ def retarget_track(
     bone_map = validated_bone_map(armature_obj, skeleton, options.bone_map, options.required_joints)
     if options.smoothing is not None:
         track = smooth_track(track, clip.fps, options.smoothing)
+    if options.foot_lock:
+        track, _contacts = lock_track_feet(track, clip.fps, options.foot_contact)
     try:
         result = retarget(source_motion(track), skeleton, bone_map,
                           RetargetOptions(root_motion=options.retarget_mode))
