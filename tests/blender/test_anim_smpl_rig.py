@@ -85,3 +85,33 @@ def test_anim_smpl_rig_leaves_other_actions_and_nla_alone() -> None:
     assert arm.animation_data.action == second
     assert [t.name for t in arm.animation_data.nla_tracks] == ["stash"]
     assert arm.animation_data.nla_tracks["stash"].strips[0].action == stashed
+
+
+def keyed_quaternions(action: object, bone: str) -> np.ndarray:
+    from glot_blender.blender.actions import action_fcurves
+
+    path = f'pose.bones["{bone}"].rotation_quaternion'
+    curves = sorted((fc for fc in action_fcurves(action) if fc.data_path == path),
+                    key=lambda fc: fc.array_index)
+    out = []
+    for fc in curves:
+        co = np.empty(len(fc.keyframe_points) * 2)
+        fc.keyframe_points.foreach_get("co", co)
+        out.append(co[1::2])
+    return np.stack(out, axis=1)
+
+
+def test_anim_smpl_rig_smoothing_is_reappliable() -> None:
+    from glot_blender.core.smoothing import SmoothingOptions
+
+    track = make_track(num_frames=40, seed=6)
+    raw_pose = track.body_pose.copy()
+    arm = create_smpl_armature(track.rest_joints)
+    clip = make_clip([track])
+    raw = keyed_quaternions(apply_track(arm, clip, 1), "left_knee")
+    smooth_opts = SmoothingOptions(method="gaussian", strength=1.0)
+    smooth = keyed_quaternions(apply_track(arm, clip, 1, ApplyOptions(smoothing=smooth_opts)),
+                               "left_knee")
+    accel = [np.abs(np.diff(q, 2, axis=0)).mean() for q in (raw, smooth)]
+    assert accel[1] < 0.5 * accel[0]
+    np.testing.assert_array_equal(clip.track(1).body_pose, raw_pose)
