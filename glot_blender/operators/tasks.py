@@ -282,20 +282,37 @@ def apply_request(context: bpy.types.Context) -> ApplyRequest:
 
 
 def _apply_options(request: ApplyRequest, bone_map: dict[str, str] | None):
+    """ApplyOptions without smoothing: :func:`prepared_clip` smooths (and locks feet) first."""
     from ..blender.apply import ApplyOptions
-    from ..core.smoothing import SmoothingOptions
 
-    smoothing = SmoothingOptions(strength=request.smoothing) if request.smoothing > 0 else None
-    kwargs = {
-        "bone_map": bone_map,
-        "root_motion": request.root_motion,
-        "root_placement": request.root_placement,
-        "frame_offset": request.frame_offset,
-        "smoothing": smoothing,
-    }
-    if "foot_lock" in ApplyOptions.__dataclass_fields__:
-        kwargs["foot_lock"] = request.foot_lock
-    return ApplyOptions(**kwargs)
+    return ApplyOptions(
+        bone_map=bone_map,
+        root_motion=request.root_motion,
+        root_placement=request.root_placement,
+        frame_offset=request.frame_offset,
+        smoothing=None,
+    )
+
+
+def prepared_clip(clip: MotionClip, request: ApplyRequest) -> MotionClip:
+    """The clip with the requested people smoothed, then foot-locked (the file is unchanged).
+
+    Order matters: locking after smoothing keeps planted feet still in the final motion.
+    """
+    import dataclasses
+
+    from ..core.foot_contact import lock_track_feet
+    from ..core.smoothing import SmoothingOptions, smooth_track
+
+    tracks = []
+    for track in clip.tracks:
+        if track.track_id in request.track_ids:
+            if request.smoothing > 0:
+                track = smooth_track(track, clip.fps, SmoothingOptions(strength=request.smoothing))
+            if request.foot_lock:
+                track, _contacts = lock_track_feet(track, clip.fps)
+        tracks.append(track)
+    return dataclasses.replace(clip, tracks=tracks)
 
 
 def rigs_of_clip(scene: bpy.types.Scene, clip_path: str) -> dict[int, bpy.types.Object]:
@@ -344,6 +361,7 @@ def apply_motion(
     missing = [i for i in request.track_ids if i not in clip.track_ids]
     if missing:
         raise TaskError(f"The motion clip has no person {missing[0]}; load the clip again")
+    clip = prepared_clip(clip, request)
     targets: list[tuple[int, bpy.types.Object | None]] = []
     if request.target == "ARMATURE":
         obj = scene.objects.get(request.armature)

@@ -30,7 +30,8 @@ import synthetic_video
 from mathutils import Vector
 
 from glot_blender.build import build_extension
-from glot_blender.core.motion_clip import read_clip
+from glot_blender.core.motion_clip import MotionClip, TrackMotion, read_clip, write_clip
+from glot_blender.core.smpl_skeleton import DEFAULT_REST_JOINTS
 
 ADDON = "bl_ext.user_default.glot_mocap"
 POLL_TIMEOUT_S = 300.0
@@ -136,6 +137,46 @@ def analysed(ext, video, synthetic_models) -> Path:
     return Path(bpy.context.scene.glot.clip_path)
 
 
+@pytest.fixture(scope="module")
+def made_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A motion clip written with core.motion_clip: two people, smooth motion plus jitter."""
+    rng = np.random.default_rng(0)
+    n = 30
+    t = np.linspace(0, 2 * np.pi, n)[:, None]
+    tracks = []
+    for tid, first in ((1, 0), (4, 5)):
+        body = 0.3 * np.sin(t + rng.uniform(0, 6, 69)) * rng.uniform(0, 1, 69)
+        body += rng.normal(0, 0.03, body.shape)  # jitter for the smoothing to remove
+        orient = np.tile([np.pi, 0.0, 0.0], (n, 1))  # upright as seen by the camera
+        transl = np.stack([np.linspace(-0.5, 0.5, n), np.zeros(n), np.full(n, 5.0)], 1)
+        tracks.append(
+            TrackMotion(
+                track_id=tid,
+                frame_ids=np.arange(first, first + n),
+                global_orient=orient,
+                body_pose=body,
+                betas=np.zeros((n, 10)),
+                cam_crop=np.tile([1.0, 0, 0], (n, 1)),
+                bbox=np.tile([160, 120, 80, 180], (n, 1)),
+                transl=transl,
+                rest_joints=DEFAULT_REST_JOINTS,
+                joints3d=np.zeros((n, 24, 3)),
+                confidence=np.ones(n),
+                filled=np.arange(n) % 10 == 0,
+            )
+        )
+    clip = MotionClip(
+        fps=25.0,
+        frame_count=n + 5,
+        width=320,
+        height=240,
+        tracks=tracks,
+        focal_px=400.0,
+        source_name="made.avi",
+    )
+    return write_clip(tmp_path_factory.mktemp("clip") / "made.npz", clip)
+
+
 def fcurves_of(obj) -> list:
     action = obj.animation_data.action
     fcurves = getattr(action, "fcurves", None)
@@ -237,12 +278,13 @@ def test_apply_new_smpl_rig_keys_every_frame(ext, analysed):
         assert len(rig.data.bones) == 24
 
 
-def test_reapply_changes_smoothing_without_new_rigs(ext, analysed):
-    bpy.ops.glot.load_clip(filepath=str(analysed))
+def test_reapply_changes_smoothing_without_new_rigs(ext, made_clip):
+    bpy.ops.glot.load_clip(filepath=str(made_clip))
     settings = bpy.context.scene.glot
     settings.smoothing = 0.0
     bpy.ops.glot.apply_motion()
-    rig = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+    rigs = sorted(o.name for o in bpy.data.objects if o.type == "ARMATURE")
+    rig = bpy.data.objects[rigs[0]]
 
     def knee_values() -> np.ndarray:
         fc = next(
@@ -255,11 +297,25 @@ def test_reapply_changes_smoothing_without_new_rigs(ext, analysed):
     raw = knee_values()
     settings.smoothing = 1.0
     assert bpy.ops.glot.reapply_motion() == {"FINISHED"}
-    assert [o for o in bpy.data.objects if o.type == "ARMATURE"] == [rig]
+    assert sorted(o.name for o in bpy.data.objects if o.type == "ARMATURE") == rigs
     smooth = knee_values()
     assert raw.shape == smooth.shape
     assert np.abs(np.diff(smooth, 2)).mean() < np.abs(np.diff(raw, 2)).mean()
-    assert len(bpy.data.actions) == len(read_clip(analysed).tracks)  # the old action is gone
+    assert len(bpy.data.actions) == len(read_clip(made_clip).tracks)  # the old actions are gone
+
+    def root_xy() -> np.ndarray:
+        curves = [f for f in fcurves_of(rig) if f.data_path.endswith("location")]
+        out = []
+        for fc in curves[:2]:
+            values = np.empty(len(fc.keyframe_points) * 2)
+            fc.keyframe_points.foreach_get("co", values)
+            out.append(values[1::2])
+        return np.array(out)
+
+    unlocked = root_xy()
+    settings.foot_lock = True
+    assert bpy.ops.glot.reapply_motion() == {"FINISHED"}
+    assert root_xy().shape == unlocked.shape and not np.allclose(root_xy(), unlocked)
 
 
 def test_apply_to_mixamo_rig_and_export_fbx(ext, analysed, tmp_path):
@@ -284,10 +340,10 @@ def test_apply_to_mixamo_rig_and_export_fbx(ext, analysed, tmp_path):
     assert out.is_file() and out.stat().st_size > 1000
 
 
-def test_setup_camera_matches_video(ext, analysed, video):
-    bpy.ops.glot.load_clip(filepath=str(analysed))
+def test_setup_camera_matches_video(ext, made_clip, video):
+    bpy.ops.glot.load_clip(filepath=str(made_clip))
     choose_video(video.path)
-    clip = read_clip(analysed)
+    clip = read_clip(made_clip)
     assert bpy.ops.glot.setup_camera() == {"FINISHED"}
     scene = bpy.context.scene
     cam = scene.camera
@@ -301,6 +357,32 @@ def test_setup_camera_matches_video(ext, analysed, video):
     assert bg.source == "MOVIE_CLIP" and Path(bpy.path.abspath(bg.clip.filepath)) == video.path
     forward = cam.matrix_world.to_3x3() @ Vector((0, 0, -1))
     assert forward.y == pytest.approx(1.0, abs=1e-6)  # looks along +y, as the clip's frame
+
+
+def test_apply_errors_leave_scene_unchanged(ext, made_clip):
+    bpy.ops.glot.load_clip(filepath=str(made_clip))
+    settings = bpy.context.scene.glot
+    data = bpy.data.armatures.new("Stick")
+    stick = bpy.data.objects.new("Stick", data)  # an armature with no usable bones
+    bpy.context.scene.collection.objects.link(stick)
+    bpy.context.view_layer.objects.active = stick
+    bpy.ops.object.mode_set(mode="EDIT")
+    bone = data.edit_bones.new("Bone")
+    bone.head, bone.tail = (0, 0, 0), (0, 0, 1)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    settings.target = "ARMATURE"
+    settings.target_armature = stick
+    before = scene_state()
+    with pytest.raises(RuntimeError, match="tick only one"):
+        bpy.ops.glot.apply_motion()  # two people ticked for one armature
+    settings.tracks[1].use = False
+    with pytest.raises(RuntimeError, match="missing the bones"):
+        bpy.ops.glot.apply_motion()
+    for item in settings.tracks:
+        item.use = False
+    with pytest.raises(RuntimeError, match="No person selected"):
+        bpy.ops.glot.apply_motion()
+    assert scene_state() == before and stick.animation_data is None
 
 
 def test_cancel_mid_analysis_leaves_scene_unchanged(ext, analysed, video):
