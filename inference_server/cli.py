@@ -61,7 +61,7 @@ class ProgressPrinter:
             self.stream.flush()
 
     def _line(self, event, frac: float) -> str:
-        filled = int(round(frac * BAR_WIDTH))
+        filled = round(frac * BAR_WIDTH)
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
         count = f"{event.done}/{event.total}" if event.total else f"{event.done}"
         elapsed = time.monotonic() - self.started
@@ -105,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--stride", type=int, default=1, help="analyse every K-th frame (default 1)")
     a.add_argument("--backend", choices=("auto", "glot", "lite"), default="auto",
                    help="pose backend; auto = glot when its model files are present, else lite")
-    a.add_argument("--detector", choices=("auto", "yolo", "hog"), default="auto",
-                   help="person detector; auto = yolo when yolov3.cfg/.weights are present, else hog")
+    a.add_argument("--detector", choices=("auto", "yolo", "hog", "onnx"), default="auto",
+                   help="person detector; auto = yolo when yolov3.cfg/.weights are present, "
+                   "else hog; onnx = person_detector.onnx in the models folder")
     a.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     a.add_argument("--models", type=Path, default=None, help="folder holding the model files")
     cam = a.add_mutually_exclusive_group()
@@ -147,8 +148,7 @@ def cmd_analyze(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int
     finally:
         if printer is not None:
             printer.close()
-    for notice in result.notices:
-        stderr.write(f"note: {notice}\n")
+    stderr.writelines(f"note: {notice}\n" for notice in result.notices)
     stdout.write(f"{len(result.tracks)} person(s), backend {result.backend}, "
                  f"written to {result.path}\n{summary_table(result)}\n")
     return EXIT_OK
