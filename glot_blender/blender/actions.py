@@ -17,10 +17,19 @@ import bpy
 LAYER_NAME = "Layer"
 
 
+#: first Blender with slotted actions as THE action API (4.2/4.3 only had an experimental,
+#: differently named version of it behind a flag; legacy ``Action.fcurves`` is what they use)
+SLOTTED_ACTIONS_VERSION = (4, 4, 0)
+
+
 def has_slotted_actions() -> bool:
     """True on Blender 4.4+ (actions with slots, layers, strips and channelbags)."""
-    props = bpy.types.Action.bl_rna.properties
-    return "slots" in props and "layers" in props
+    return tuple(bpy.app.version) >= SLOTTED_ACTIONS_VERSION
+
+
+def _fcurves_new_takes_group(fcurves: Any) -> bool:
+    """Blender 5.0 added ``group_name`` to channelbag ``fcurves.new``; 4.4/4.5 lack it."""
+    return "group_name" in fcurves.bl_rna.functions["new"].parameters
 
 
 @dataclass
@@ -34,6 +43,7 @@ class ActionChannels:
     action: Any
     fcurves: Any
     slot: Any = None
+    groups: Any = None  # the channelbag's F-curve groups (Blender 4.4+)
     _cache: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)
 
     def fcurve(self, data_path: str, index: int = 0, group: str = "") -> Any:
@@ -48,9 +58,14 @@ class ActionChannels:
         return fc
 
     def _new_fcurve(self, data_path: str, index: int, group: str) -> Any:
-        if self.slot is not None:
+        if self.slot is None:
+            return self.fcurves.new(data_path, index=index, action_group=group)
+        if _fcurves_new_takes_group(self.fcurves):
             return self.fcurves.new(data_path, index=index, group_name=group)
-        return self.fcurves.new(data_path, index=index, action_group=group)
+        fc = self.fcurves.new(data_path, index=index)
+        if group and self.groups is not None:
+            fc.group = self.groups.get(group) or self.groups.new(group)
+        return fc
 
 
 def new_action_for(id_data: Any, name: str) -> ActionChannels:
@@ -70,7 +85,8 @@ def new_action_for(id_data: Any, name: str) -> ActionChannels:
     channelbag = strip.channelbag(slot, ensure=True)
     anim.action = action
     anim.action_slot = slot
-    return ActionChannels(action=action, fcurves=channelbag.fcurves, slot=slot)
+    return ActionChannels(action=action, fcurves=channelbag.fcurves, slot=slot,
+                          groups=channelbag.groups)
 
 
 def channels_of(id_data: Any) -> ActionChannels | None:
@@ -88,7 +104,8 @@ def channels_of(id_data: Any) -> ActionChannels | None:
         for strip in layer.strips:
             bag = strip.channelbag(slot)
             if bag is not None:
-                return ActionChannels(action=action, fcurves=bag.fcurves, slot=slot)
+                return ActionChannels(action=action, fcurves=bag.fcurves, slot=slot,
+                                      groups=bag.groups)
     return None
 
 
