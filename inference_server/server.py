@@ -50,7 +50,7 @@ PROGRESS_MIN_INTERVAL_S = 0.1  # at most ~10 progress notifications per second p
 SHUTDOWN_JOIN_S = 3.0  # how long shutdown / stdin-closed waits for a cancelled job to stop
 
 KNOWN_BACKENDS = ("auto", "glot", "lite")
-KNOWN_DETECTORS = ("auto", "yolo", "hog")
+KNOWN_DETECTORS = ("auto", "yolo", "hog", "onnx")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 FOV_RANGE_DEG = (1.0, 179.0)
 FOCAL_RANGE_PX = (1.0, 1.0e6)

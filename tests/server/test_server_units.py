@@ -100,3 +100,12 @@ def test_analyze_params_defaults_and_normalisation(tmp_path: Path) -> None:
     assert parsed.options["backend"] == "auto" and parsed.options["min_track_len"] == 25
     cuda = parse_analyze_params({"video": str(video), "device": "cuda"}, ["cpu", "cuda:0"])
     assert cuda.options["device"] == "cuda"
+
+
+def test_known_choices_match_the_pipeline() -> None:
+    from inference_server.detect import DETECTOR_NAMES
+    from inference_server.pipeline import BACKENDS
+    from inference_server.server import KNOWN_BACKENDS, KNOWN_DETECTORS
+
+    assert set(KNOWN_DETECTORS) == set(DETECTOR_NAMES)
+    assert set(KNOWN_BACKENDS) == set(BACKENDS)
