@@ -128,13 +128,29 @@ def drive(ext: ModuleType, until, timeout: float = POLL_TIMEOUT_S):
 
 
 @pytest.fixture(scope="module")
-def analysed(ext, video, synthetic_models) -> Path:
-    """Analyse the video once with the blocking operator; returns the clip path."""
+def analysis(ext, video, synthetic_models) -> dict:
+    """Analyse the video once with the blocking operator; what the user saw right after."""
     bpy.ops.wm.read_homefile(use_empty=True)
     use_server(synthetic_models)
     choose_video(video.path)
-    assert bpy.ops.glot.analyze() == {"FINISHED"}
-    return Path(bpy.context.scene.glot.clip_path)
+    before = scene_state()
+    result = bpy.ops.glot.analyze()
+    settings = bpy.context.scene.glot
+    return {
+        "result": result,
+        "clip": Path(settings.clip_path),
+        "listed": [(t.track_id, t.num_frames, t.filled_ratio, t.use) for t in settings.tracks],
+        "objects_before": before["objects"],
+        "objects_after": sorted(o.name for o in bpy.data.objects),
+        "status": bpy.context.window_manager.glot_job.running,
+    }
+
+
+@pytest.fixture(scope="module")
+def analysed(analysis: dict) -> Path:
+    """The clip path of the module's one analysis."""
+    assert analysis["result"] == {"FINISHED"}
+    return analysis["clip"]
 
 
 @pytest.fixture(scope="module")
@@ -251,18 +267,15 @@ def test_extension_registers_its_ui(ext):
         bpy.ops.glot.analyze()
 
 
-def test_analyze_lists_people_and_changes_no_object(ext, analysed, video):
-    settings = bpy.context.scene.glot
+def test_analyze_lists_people_and_changes_no_object(ext, analysis, analysed):
     clip = read_clip(analysed)
     assert analysed.is_file() and clip.frame_count == VIDEO_FRAMES
-    assert len(settings.tracks) == len(clip.tracks) >= 1
-    item = settings.tracks[0]
-    assert item.track_id == clip.tracks[0].track_id
-    assert item.num_frames == clip.tracks[0].num_frames
-    assert 0.0 <= item.filled_ratio <= 1.0
-    assert len(bpy.data.objects) == 0  # analysis alone adds nothing to the scene
+    assert len(clip.tracks) >= 1
+    expected = [(t.track_id, t.num_frames, pytest.approx(t.filled_ratio), True) for t in clip.tracks]
+    assert analysis["listed"] == expected
+    assert analysis["objects_after"] == analysis["objects_before"]  # nothing added to the scene
+    assert analysis["status"] is False  # progress cleared
     assert runtime(ext).session.is_running()
-    assert bpy.context.window_manager.glot_job.running is False
 
 
 def test_apply_new_smpl_rig_keys_every_frame(ext, analysed):
