@@ -1,0 +1,62 @@
+"""``glot-mocap`` as a real subprocess: analyze, models, errors and exit codes."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import MIN_TRACK_LEN  # tests/pipeline/conftest.py
+
+from glot_blender.core.motion_clip import read_clip
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HOME=str(home), OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    env.pop("GLOT_MODELS_DIR", None)
+    env.pop("XDG_DATA_HOME", None)
+    return subprocess.run([sys.executable, "-m", "inference_server.cli", *args], check=False,
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_analyze_writes_a_clip_and_prints_the_people(walk_video, synthetic_models: Path,
+                                                     tmp_path: Path) -> None:
+    out = tmp_path / "walk.npz"
+    proc = _cli("analyze", str(walk_video.path), "-o", str(out), "--models", str(synthetic_models),
+                "--detector", "hog", "--device", "cpu", "--min-track-len", str(MIN_TRACK_LEN),
+                "--fov-deg", "70", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 person(s), backend glot" in proc.stdout
+    header = next(line for line in proc.stdout.splitlines() if "person" in line and "frames" in line)
+    assert header.split() == ["person", "frames", "first", "last", "filled", "confidence"]
+    # the progress bar (plain lines without a terminal) on stderr
+    assert "detect" in proc.stderr and "features" in proc.stderr and "[#" in proc.stderr
+    clip = read_clip(out)
+    assert clip.track_ids == [1]
+    assert clip.focal_px == pytest.approx(0.5 * walk_video.width / math.tan(math.radians(35)))
+
+
+def test_known_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    proc = _cli("analyze", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "o.npz"),
+                home=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("glot-mocap: error:") and "nope.mp4" in lines[0]
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_models_lists_every_file_and_the_folders(synthetic_models: Path, tmp_path: Path) -> None:
+    proc = _cli("models", "--models", str(synthetic_models), home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "[glot] ready" in text and "[yolo] MISSING FILES" in text
+    for name in ("table1_3dpw_weights.pth.tar", "spin_model_checkpoint.pth.tar", "yolov3.cfg",
+                 "yolov3.weights", str(synthetic_models), str(tmp_path / ".local")):
+        assert name in text
+    empty = _cli("models", "--models", str(tmp_path / "none"), home=tmp_path)
+    assert "[glot] MISSING FILES" in empty.stdout and "drive.google.com" in empty.stdout
