@@ -7,7 +7,14 @@ from pathlib import Path
 import bpy
 import numpy as np
 import pytest
-from anim_support import box_body, evaluated_vertices, make_clip, make_track, world_heads
+from anim_support import (
+    box_body,
+    evaluated_vertices,
+    make_clip,
+    make_track,
+    scene_snapshot,
+    world_heads,
+)
 
 from glot_blender.blender.apply import ApplyOptions, apply_track
 from glot_blender.blender.armature import create_smpl_armature
@@ -54,8 +61,16 @@ def test_anim_export_fbx_roundtrip(preset: str, tmp_path: Path) -> None:
     arm, body = animated_smpl()
     want_rest = rest_heads(arm)
     want_heads, want_verts = sample(arm, body)
+    extra = bpy.data.objects.new("Bystander", None)
+    bpy.context.scene.collection.objects.link(extra)
+    extra.select_set(True)
+    bpy.context.view_layer.objects.active = extra
+    before = (scene_snapshot(), bpy.context.scene.frame_start, bpy.context.scene.frame_end)
     path = export_fbx(arm, tmp_path / "performer.fbx", preset)
     assert path.is_file()
+    assert (scene_snapshot(), bpy.context.scene.frame_start, bpy.context.scene.frame_end) == before
+    assert extra.select_get() and not arm.select_get()
+    assert bpy.context.view_layer.objects.active == extra
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.import_scene.fbx(filepath=str(path), anim_offset=0.0,
                              ignore_leaf_bones=FBX_PRESETS[preset].add_leaf_bones)
