@@ -271,14 +271,16 @@ def test_analyze_lists_people_and_changes_no_object(ext, analysis, analysed):
     clip = read_clip(analysed)
     assert analysed.is_file() and clip.frame_count == VIDEO_FRAMES
     assert len(clip.tracks) >= 1
-    expected = [(t.track_id, t.num_frames, pytest.approx(t.filled_ratio), True) for t in clip.tracks]
+    expected = [
+        (t.track_id, t.num_frames, pytest.approx(t.filled_ratio), True) for t in clip.tracks
+    ]
     assert analysis["listed"] == expected
     assert analysis["objects_after"] == analysis["objects_before"]  # nothing added to the scene
     assert analysis["status"] is False  # progress cleared
     assert runtime(ext).session.is_running()
 
 
-def test_apply_new_smpl_rig_keys_every_frame(ext, analysed):
+def test_apply_new_smpl_rig_keys_every_frame_and_exports(ext, analysed, tmp_path):
     assert bpy.ops.glot.load_clip(filepath=str(analysed)) == {"FINISHED"}
     clip = read_clip(analysed)
     assert bpy.ops.glot.apply_motion() == {"FINISHED"}
@@ -289,6 +291,15 @@ def test_apply_new_smpl_rig_keys_every_frame(ext, analysed):
         curves = fcurves_of(rig)
         assert curves and all(len(fc.keyframe_points) == track.num_frames for fc in curves)
         assert len(rig.data.bones) == 24
+    bpy.context.view_layer.objects.active = rigs[0]
+    bvh, fbx = tmp_path / "person.bvh", tmp_path / "person.fbx"
+    assert bpy.ops.glot.export_bvh(filepath=str(bvh)) == {"FINISHED"}
+    assert bpy.ops.glot.export_fbx(filepath=str(fbx), preset="unreal") == {"FINISHED"}
+    assert fbx.stat().st_size > 1000
+    assert (
+        "MOTION" in bvh.read_text()
+        and f"Frames: {clip.track(rigs[0]['glot_track_id']).num_frames}" in bvh.read_text()
+    )
 
 
 def test_reapply_changes_smoothing_without_new_rigs(ext, made_clip):
