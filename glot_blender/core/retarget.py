@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .bone_maps import split_bones
 from .kinematics import (
     camera_to_blender,
     forward_kinematics,
@@ -223,14 +224,15 @@ class RetargetResult:
 
 
 def normalize_bone_map(bone_map: BoneMap) -> dict[str, tuple[str, ...]]:
-    """{smpl joint: bone or [bones]} -> {smpl joint: (bones...)}; checks names and duplicates."""
+    """{smpl joint: bone, [bones] or "bone, bone"} -> {smpl joint: (bones...)}; checks joint
+    names, value types and bones used twice."""
     out: dict[str, tuple[str, ...]] = {}
     seen: dict[str, str] = {}
     for joint, value in bone_map.items():
         if joint not in JOINT_NAMES:
             raise RetargetError(f"bone map entry '{joint}' is not an SMPL joint name")
-        bones = (value,) if isinstance(value, str) else tuple(value)
-        if not bones or not all(isinstance(b, str) and b for b in bones):
+        bones = split_bones(value)
+        if bones is None:
             raise RetargetError(f"bone map entry '{joint}' must be a bone name or a list of them")
         for b in bones:
             if b in seen:
