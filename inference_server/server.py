@@ -399,21 +399,33 @@ class JobRunner:
 
     def start(self, params: AnalyzeParams) -> str:
         """Start a job and return its id, or raise ServerBusyError if one is running."""
+        self._check_idle()
         engine = self.engine()
-        with self._lock:
-            if self._job is not None:
-                raise ServerBusyError(f"A job is already running (job {self._job.id}); wait for "
-                                      "it to finish or cancel it first.")
-            job = self._new_job(params)
-            self._job = job
         from .pipeline import AnalyzeOptions
 
-        options = AnalyzeOptions(video=params.video, output=job.output,
-                                 models_dir=self._models_dir, **params.options)
-        job.thread = threading.Thread(target=self._run, args=(engine, job, options),
-                                      name=f"job-{job.id}", daemon=True)
-        job.thread.start()
+        job = self._new_job(params)
+        try:
+            options = AnalyzeOptions(video=params.video, output=job.output,
+                                     models_dir=self._models_dir, **params.options)
+            job.thread = threading.Thread(target=self._run, args=(engine, job, options),
+                                          name=f"job-{job.id}", daemon=True)
+            with self._lock:
+                self._check_idle()
+                self._job = job
+            job.thread.start()
+        except BaseException:
+            with self._lock:
+                if self._job is job:
+                    self._job = None
+            self._discard(job)
+            raise
         return job.id
+
+    def _check_idle(self) -> None:
+        job = self._job
+        if job is not None:
+            raise ServerBusyError(f"A job is already running (job {job.id}); wait for it to "
+                                  "finish or cancel it first.")
 
     def _new_job(self, params: AnalyzeParams) -> Job:
         job_id = uuid.uuid4().hex[:12]
