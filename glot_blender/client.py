@@ -236,6 +236,9 @@ class ServerClient:
         with self._lock:
             if self._proc is None:
                 raise RuntimeError("The inference server is not started; call start() first.")
+            if self._eof and self._closing:
+                raise RuntimeError("The inference server was shut down; call start() or "
+                                   "restart() first.")
             if self._eof:
                 raise self._crashed()
             self._pending[req_id] = waiter
