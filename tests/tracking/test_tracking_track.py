@@ -7,6 +7,7 @@ from __future__ import annotations
 import mot_metrics as mm
 import numpy as np
 import pytest
+import reference_sort
 import synthetic_video as sv
 
 from inference_server import detect, video
@@ -222,3 +223,19 @@ def test_real_hog_detector_tracks_the_crossing_video(tmp_path):
     m = mm.id_metrics(vid.boxes, tracks)
     assert len(tracks) == 2 and m.id_switches == 0
     assert m.idf1 > 0.9 and m.recall > 0.9
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_demo_config_matches_a_reference_of_the_demo_tracker(crossing, occlusion, seed):
+    for vid in (crossing, occlusion):
+        dets = mm.noisy_detections(
+            vid.boxes, vid.visible, seed=seed, drop=0.1, false_positive_rate=0.2
+        )
+        want = reference_sort.demo_tracks(dets)
+        got = run_tracker(dets, TrackerConfig.demo())
+        # same tracks; ids differ only in numbering (the demo keeps SORT's internal ids)
+        assert len(got) == len(want) > 0
+        want.sort(key=lambda t: t["frames"][0])
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.frame_ids, w["frames"])
+            np.testing.assert_allclose(g.bboxes, w["bbox"], rtol=1e-9, atol=1e-6)
