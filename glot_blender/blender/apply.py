@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import bpy
 import numpy as np
 
+from ..core import bone_maps
 from ..core.foot_contact import FootContactOptions, lock_track_feet
 from ..core.motion_clip import MotionClip, TrackMotion
 from ..core.retarget import (
@@ -52,8 +54,11 @@ BoneMap = Mapping[str, "str | Sequence[str]"]
 class ApplyOptions:
     """How a track goes onto an armature.
 
-    bone_map: SMPL joint -> target bone name (or list of bones for a chain); None: the SMPL
-    joint names, for rigs made by :func:`.armature.create_smpl_armature`.
+    bone_map: SMPL joint -> target bone name (or list of bones for a chain).
+    preset: a rig preset key ("mixamo") or preset file path (rigs/, core.bone_maps), used
+    when bone_map is None. With neither: the SMPL joint names when the armature has them
+    (rigs made by :func:`.armature.create_smpl_armature`), else the best-fitting preset,
+    else name-pattern auto-mapping.
     root_motion: keep the horizontal trajectory (off: in place, vertical motion kept).
     root_placement: "origin" (motion starts at the rig's rest position) or "camera" (as seen
     from the video camera, which sits at the world origin looking along +y).
@@ -66,6 +71,7 @@ class ApplyOptions:
     """
 
     bone_map: BoneMap | None = None
+    preset: str | Path | None = None
     root_motion: bool = True
     root_placement: str = "origin"
     frame_offset: int = 0
@@ -94,24 +100,39 @@ def smpl_bone_map(armature_obj: Any) -> dict[str, str]:
     return {j: j for j in JOINT_NAMES if j in bones}
 
 
+def choose_bone_map(armature_obj: Any, options: ApplyOptions) -> dict[str, Any]:
+    """The bone map to use (see :class:`ApplyOptions`); a bad preset raises AnimError."""
+    if options.bone_map is not None:
+        return dict(options.bone_map)
+    names = [b.name for b in armature_obj.data.bones]
+    try:
+        if options.preset is not None:
+            preset = bone_maps.load_preset(options.preset)
+            # the preset's own names where the armature lacks a bone, so errors name them
+            return {**preset.mapping, **bone_maps.resolve(preset, names)}
+        if JOINT_NAMES[0] in armature_obj.data.bones:
+            return smpl_bone_map(armature_obj)
+        return dict(bone_maps.resolve_bone_map(names))
+    except bone_maps.PresetError as exc:
+        raise AnimError(str(exc)) from exc
+
+
 def validated_bone_map(
-    armature_obj: Any, skeleton: TargetSkeleton, bone_map: BoneMap | None,
+    armature_obj: Any, skeleton: TargetSkeleton, bone_map: BoneMap,
     required: tuple[str, ...],
 ) -> dict[str, tuple[str, ...]]:
     """The map restricted to existing bones; :class:`MissingBonesError` names every required
     bone the armature lacks, :class:`AnimError` a malformed map."""
-    raw = dict(bone_map) if bone_map is not None else smpl_bone_map(armature_obj)
+    raw = dict(bone_map)
     try:
         mapping = normalize_bone_map(raw)
     except RetargetError as exc:
         raise AnimError(str(exc)) from exc
     present = set(skeleton.names)
-    missing = []
-    for joint in required:
-        bones = mapping.get(joint, (joint,))
-        missing.extend(b for b in bones if b not in present)
-    if missing:
-        raise MissingBonesError(armature_obj.name, missing)
+    unmapped = [j for j in required if j not in mapping]
+    missing = [b for j in required for b in mapping.get(j, ()) if b not in present]
+    if missing or unmapped:
+        raise MissingBonesError(armature_obj.name, missing, unmapped)
     kept = {j: tuple(b for b in bones if b in present) for j, bones in mapping.items()}
     return {j: bones for j, bones in kept.items() if bones}
 
@@ -196,7 +217,8 @@ def retarget_track(
     except KeyError as exc:
         raise AnimError(f"the motion clip has no person {track_id}; it has {clip.track_ids}") from exc
     skeleton = target_skeleton(armature_obj)
-    bone_map = validated_bone_map(armature_obj, skeleton, options.bone_map, options.required_joints)
+    bone_map = validated_bone_map(armature_obj, skeleton, choose_bone_map(armature_obj, options),
+                                  options.required_joints)
     if options.smoothing is not None:
         track = smooth_track(track, clip.fps, options.smoothing)
     if options.foot_lock:

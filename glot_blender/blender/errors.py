@@ -11,15 +11,20 @@ class AnimError(ValueError):
 
 
 class MissingBonesError(AnimError):
-    """The target armature lacks bones the bone map requires."""
+    """The target armature lacks bones the bone map requires (``missing``: bone names), or
+    the map gives no bone for required SMPL joints (``unmapped``: joint names)."""
 
-    def __init__(self, armature: str, missing: list[str]) -> None:
+    def __init__(self, armature: str, missing: list[str], unmapped: list[str] | tuple = ()) -> None:
         self.armature = armature
         self.missing = list(missing)
-        names = ", ".join(self.missing)
+        self.unmapped = list(unmapped)
+        parts = []
+        if self.missing:
+            parts.append(f"is missing the bones the bone map needs: {', '.join(self.missing)}")
+        if self.unmapped:
+            parts.append(f"has no bone mapped for the SMPL joints {', '.join(self.unmapped)}")
         super().__init__(
-            f"armature '{armature}' is missing the bones the bone map needs: {names}; "
-            "pick another preset or fix the mapping"
+            f"armature '{armature}' {' and '.join(parts)}; pick another preset or fix the mapping"
         )
 
 

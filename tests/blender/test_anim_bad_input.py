@@ -30,11 +30,46 @@ def test_anim_bad_input_missing_required_bones_named() -> None:
     assert scene_snapshot() == before
 
 
-def test_anim_bad_input_foreign_armature_without_map() -> None:
-    rig = build_mixamo_rig()
+def test_anim_bad_input_unrecognised_armature_without_map() -> None:
+    data = bpy.data.armatures.new("Blob")
+    rig = bpy.data.objects.new("Blob", data)
+    bpy.context.scene.collection.objects.link(rig)
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    for i, name in enumerate(("Bone", "Bone.001")):
+        bone = data.edit_bones.new(name)
+        bone.head, bone.tail = (0, 0, i), (0, 0, i + 1)
+    bpy.ops.object.mode_set(mode="OBJECT")
     before = scene_snapshot()
-    with pytest.raises(MissingBonesError, match="pelvis, left_hip"):
+    with pytest.raises(MissingBonesError, match="no bone mapped for the SMPL joints pelvis, left_hip"):
         apply_track(rig, make_clip(), 1)
+    assert scene_snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"schema": "glot-rig/1", "name": "X", "bones": {"knee_left": "Leg"}}', "knee_left"),
+    ],
+    ids=["broken-json", "unknown-joint"],
+)
+def test_anim_bad_input_bad_preset_file(tmp_path, content, match) -> None:
+    rig = build_mixamo_rig()
+    preset = tmp_path / "my_rig.json"
+    preset.write_text(content, encoding="utf-8")
+    before = scene_snapshot()
+    with pytest.raises(AnimError, match=match) as info:
+        apply_track(rig, make_clip(), 1, ApplyOptions(preset=preset))
+    assert "my_rig.json" in str(info.value)
+    assert scene_snapshot() == before
+
+
+def test_anim_bad_input_preset_bones_missing_named() -> None:
+    rig = build_mixamo_rig(drop=("right_elbow",))
+    before = scene_snapshot()
+    with pytest.raises(MissingBonesError, match="mixamorig:RightForeArm"):
+        apply_track(rig, make_clip(), 1, ApplyOptions(preset="mixamo"))
     assert scene_snapshot() == before
 
 

@@ -15,6 +15,7 @@ from anim_support import (
     world_heads,
 )
 
+from glot_blender.blender.actions import action_fcurves
 from glot_blender.blender.apply import ApplyOptions, apply_track
 from glot_blender.core.kinematics import (
     CAMERA_TO_BLENDER,
@@ -87,3 +88,16 @@ def test_anim_retarget_unmapped_bones_stay_at_rest() -> None:
     for name in (MIXAMO_PREFIX + "LeftHand", MIXAMO_PREFIX + "Neck"):
         basis = np.array(rig.pose.bones[name].matrix_basis)
         np.testing.assert_allclose(basis, np.eye(4), atol=1e-9)
+
+
+@pytest.mark.parametrize("preset", [None, "mixamo"], ids=["detected", "named"])
+def test_anim_retarget_with_rig_preset(preset) -> None:
+    track = make_track(num_frames=4, seed=10)
+    rig = build_mixamo_rig(a_pose_deg=30.0)
+    action = apply_track(rig, make_clip([track]), 1, ApplyOptions(preset=preset))
+    driven = {fc.data_path for fc in action_fcurves(action)}
+    assert f'pose.bones["{MIXAMO_PREFIX}LeftForeArm"].rotation_quaternion' in driven
+    want = source_directions(track)
+    bpy.context.scene.frame_set(3)
+    got = world_directions(rig, [MIXAMO_PREFIX + "LeftForeArm"])[0]
+    assert np.degrees(np.arccos(np.clip(got @ want[2, JOINT_NAMES.index("left_elbow")], -1, 1))) < 1.0
