@@ -44,7 +44,7 @@ class GLOT_UL_bone_map(UIList):
         split = row.split(factor=0.4)
         split.label(text=item.joint)
         arm = data.target_armature
-        if arm is not None and arm.type == "ARMATURE":
+        if arm is not None and arm.type == "ARMATURE" and "," not in item.bone:
             split.prop_search(item, "bone", arm.data, "bones", text="")
         else:
             split.prop(item, "bone", text="")

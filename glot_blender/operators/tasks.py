@@ -281,7 +281,7 @@ def apply_request(context: bpy.types.Context) -> ApplyRequest:
     )
 
 
-def _apply_options(request: ApplyRequest, bone_map: dict[str, str] | None):
+def _apply_options(request: ApplyRequest, bone_map: dict[str, str | list[str]] | None):
     """ApplyOptions without smoothing: :func:`prepared_clip` smooths (and locks feet) first."""
     from ..blender.apply import ApplyOptions
 
@@ -375,7 +375,9 @@ def apply_motion(
         targets = [(i, rigs.get(i)) for i in request.track_ids]
         if reuse_rigs and not any(obj for _i, obj in targets):
             raise TaskError("No rig made from this clip is in the scene: press Apply first")
-    bone_map = dict(request.bone_map) if request.target == "ARMATURE" and request.bone_map else None
+    bone_map = None
+    if request.target == "ARMATURE":
+        bone_map = bone_map_from_pairs(request.bone_map) or auto_bone_map(targets[0][1])
     options = _apply_options(request, bone_map)
     done: list[_Applied] = []
     try:
@@ -421,7 +423,8 @@ def loaded_clip_at(path: str) -> MotionClip:
 
 def fill_bone_map(scene: bpy.types.Scene) -> tuple[str, int]:
     """Detect the target armature's preset (name patterns as fallback) and list the map in
-    ``scene.glot.bone_map`` (all 24 SMPL joints; '' = unmapped). Returns (preset, mapped)."""
+    ``scene.glot.bone_map``: all 24 SMPL joints, '' = unmapped, a chain as "a, b, c".
+    Returns (preset key or "auto", number of joints mapped)."""
     from ..core import bone_maps
     from ..core.smpl_skeleton import JOINT_NAMES
 
@@ -429,9 +432,11 @@ def fill_bone_map(scene: bpy.types.Scene) -> tuple[str, int]:
     arm = settings.target_armature
     if arm is None or arm.type != "ARMATURE":
         raise TaskError("Choose a target armature first")
-    bones = [b.name for b in arm.data.bones]
-    preset, mapping = bone_maps_for(bones, bone_maps)
-    if not mapping:
+    try:
+        result = bone_maps.resolve_bone_map([b.name for b in arm.data.bones])
+    except bone_maps.PresetError as exc:
+        raise TaskError(f"Cannot read the bone-map presets: {exc}") from exc
+    if not result:
         raise TaskError(
             f"No bone of '{arm.name}' matches a known rig or name pattern: fill the map by hand"
         )
@@ -439,23 +444,31 @@ def fill_bone_map(scene: bpy.types.Scene) -> tuple[str, int]:
     for joint in JOINT_NAMES:
         pair = settings.bone_map.add()
         pair.joint = joint
-        pair.bone = mapping.get(joint, "")
-    settings.bone_map_preset = preset
-    return preset, sum(1 for j in JOINT_NAMES if mapping.get(j))
+        pair.bone = bone_maps.as_text(result[joint]) if joint in result else ""
+    settings.bone_map_preset = result.source.removeprefix("preset:")
+    return settings.bone_map_preset, len(result)
 
 
-def bone_maps_for(bones: list[str], bone_maps) -> tuple[str, dict[str, str]]:
-    """(preset name, SMPL joint -> bone) from core.bone_maps: a matching preset, else auto."""
-    preset = bone_maps.detect_preset(bones)
-    if preset is not None:
-        name = getattr(preset, "name", str(preset))
-        mapping = (
-            bone_maps.resolve(preset, bones)
-            if hasattr(bone_maps, "resolve")
-            else dict(preset.mapping)
-        )
-        return name, {j: b for j, b in mapping.items() if b in bones}
-    return "auto", {j: b for j, b in bone_maps.auto_map(bones).items() if b in bones}
+def auto_bone_map(armature: bpy.types.Object) -> dict[str, str | list[str]]:
+    """The detected preset's map (or the name-pattern map) when the user filled none."""
+    from ..core import bone_maps
+
+    try:
+        return dict(bone_maps.resolve_bone_map([b.name for b in armature.data.bones]))
+    except bone_maps.PresetError as exc:
+        raise TaskError(f"Cannot read the bone-map presets: {exc}") from exc
+
+
+def bone_map_from_pairs(pairs: tuple[tuple[str, str], ...]) -> dict[str, str | list[str]]:
+    """The UI list's (joint, text) pairs as a bone map (a "a, b" text is a chain)."""
+    from ..core.bone_maps import split_bones
+
+    out: dict[str, str | list[str]] = {}
+    for joint, text in pairs:
+        bones = split_bones(text)
+        if bones:
+            out[joint] = bones[0] if len(bones) == 1 else list(bones)
+    return out
 
 
 # ----------------------------------------------------------------------------- export

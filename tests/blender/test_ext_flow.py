@@ -354,10 +354,13 @@ def test_apply_to_mixamo_rig_and_export_fbx(ext, analysed, tmp_path):
     assert bpy.ops.glot.detect_bone_map() == {"FINISHED"}
     pairs = {p.joint: p.bone for p in settings.bone_map}
     assert pairs["pelvis"] == "mixamorig:Hips" and pairs["left_knee"] == "mixamorig:LeftLeg"
+    next(p for p in settings.bone_map if p.joint == "left_wrist").bone = ""  # edited by hand
     assert bpy.ops.glot.apply_motion() == {"FINISHED"}
     assert [o.name for o in bpy.data.objects] == [character.name]  # no SMPL rig made
     curves = fcurves_of(character)
     assert curves and all(len(fc.keyframe_points) == clip.tracks[0].num_frames for fc in curves)
+    keyed = {fc.data_path.split('"')[1] for fc in curves}
+    assert "mixamorig:LeftForeArm" in keyed and "mixamorig:LeftHand" not in keyed
     bpy.context.view_layer.objects.active = character
     out = tmp_path / "character.fbx"
     assert bpy.ops.glot.export_fbx(filepath=str(out)) == {"FINISHED"}
