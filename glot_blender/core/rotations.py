@@ -24,26 +24,30 @@ def _f64(x: np.ndarray) -> np.ndarray:
 
 
 def axis_angle_to_matrix(aa: np.ndarray) -> np.ndarray:
-    """Rodrigues: (..., 3) rotation vectors -> (..., 3, 3) rotation matrices."""
+    """Rodrigues: (..., 3) rotation vectors -> (..., 3, 3) rotation matrices.
+
+    R = I + A [v]x + B (v v^T - |v|^2 I) with A = sin t / t, B = (1 - cos t) / t^2, t = |v|
+    (the closed form of (B [v]x^2), with series expansions near zero)."""
     aa = _f64(aa)
-    theta = np.linalg.norm(aa, axis=-1)[..., None, None]
+    theta2 = np.sum(aa * aa, axis=-1)
+    theta = np.sqrt(theta2)
     small = theta < SMALL_ANGLE
     safe = np.where(small, 1.0, theta)
-    k = _skew(aa)
-    sin_t = np.where(small, 1.0 - theta**2 / 6.0, np.sin(safe) / safe)
-    one_minus_cos = np.where(small, 0.5 - theta**2 / 24.0, (1.0 - np.cos(safe)) / safe**2)
-    eye = np.broadcast_to(np.eye(3), k.shape)
-    return eye + sin_t * k + one_minus_cos * (k @ k)
-
-
-def _skew(v: np.ndarray) -> np.ndarray:
-    """(..., 3) -> (..., 3, 3) cross-product matrices."""
-    x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    zero = np.zeros_like(x)
-    return np.stack(
-        [np.stack([zero, -z, y], -1), np.stack([z, zero, -x], -1), np.stack([-y, x, zero], -1)],
-        axis=-2,
-    )
+    a = np.where(small, 1.0 - theta2 / 6.0, np.sin(safe) / safe)[..., None, None]
+    b = np.where(small, 0.5 - theta2 / 24.0, (1.0 - np.cos(safe)) / safe**2)[..., None, None]
+    out = b * (aa[..., :, None] * aa[..., None, :])
+    diag = 1.0 - b[..., 0, 0] * theta2
+    out[..., 0, 0] += diag
+    out[..., 1, 1] += diag
+    out[..., 2, 2] += diag
+    ax = a[..., 0] * aa
+    out[..., 0, 1] -= ax[..., 2]
+    out[..., 0, 2] += ax[..., 1]
+    out[..., 1, 0] += ax[..., 2]
+    out[..., 1, 2] -= ax[..., 0]
+    out[..., 2, 0] -= ax[..., 1]
+    out[..., 2, 1] += ax[..., 0]
+    return out
 
 
 def axis_angle_to_quaternion(aa: np.ndarray) -> np.ndarray:
