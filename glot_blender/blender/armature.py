@@ -99,6 +99,8 @@ def target_skeleton(armature_obj: object) -> TargetSkeleton:
     if armature_obj is None or getattr(armature_obj, "type", None) != "ARMATURE":
         name = getattr(armature_obj, "name", None)
         raise AnimError(f"'{name}' is not an armature: choose an armature object as the target")
+    if armature_obj.mode == "EDIT":
+        raise AnimError(f"armature '{armature_obj.name}' is in Edit Mode: switch to Object or Pose Mode")
     bones = list(armature_obj.data.bones)
     if not bones:
         raise AnimError(f"armature '{armature_obj.name}' has no bones")

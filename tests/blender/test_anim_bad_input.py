@@ -113,3 +113,16 @@ def test_anim_bad_input_failure_while_writing_rolls_back() -> None:
     assert arm.animation_data.action == own
     assert arm.pose.bones["left_knee"].rotation_mode == "XYZ"
     assert scene.render.fps == 24
+
+
+def test_anim_bad_input_armature_in_edit_mode() -> None:
+    arm = create_smpl_armature(make_track(2).rest_joints, name="Editing")
+    bpy.context.view_layer.objects.active = arm
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        before = scene_snapshot()
+        with pytest.raises(AnimError, match="'Editing' is in Edit Mode"):
+            apply_track(arm, make_clip(), 1)
+        assert scene_snapshot() == before
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
