@@ -29,6 +29,8 @@ HEAD_STATIC = MID_FRAME
 TAIL_STATIC = SEQLEN - MID_FRAME - 1
 #: windows per batch (bounds memory: ~0.3 MB of activations per window in float32)
 DEFAULT_CHUNK = 256
+#: bodies per batch of the SMPL head when the full mesh is skinned (cache-friendly size)
+MESH_CHUNK = 64
 #: precisions accepted by ``infer_track``
 PRECISIONS = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -74,10 +76,11 @@ def infer_track_outputs(net: GLoTNetwork, features: torch.Tensor, *, with_verts:
         params = [_windows_forward(net, g, s, idx_all[i:i + chunk])
                   for i in range(0, features.shape[0], chunk)]
     pose, shape, cam = (torch.cat([p[k] for p in params]).float() for k in range(3))
-    outs = [smpl_head(net.regressor.smpl, pose[i:i + chunk], shape[i:i + chunk],
-                      cam[i:i + chunk], with_verts=with_verts, vertex_ids=vertex_ids,
+    step = min(chunk, MESH_CHUNK) if with_verts else chunk
+    outs = [smpl_head(net.regressor.smpl, pose[i:i + step], shape[i:i + step],
+                      cam[i:i + step], with_verts=with_verts, vertex_ids=vertex_ids,
                       j_regressor_h36m=j_regressor_h36m)
-            for i in range(0, pose.shape[0], chunk)]
+            for i in range(0, pose.shape[0], step)]
     verts = torch.cat([o.verts for o in outs]) if with_verts else None
     return BodyOutput(torch.cat([o.theta for o in outs]), torch.cat([o.rotmat for o in outs]),
                       torch.cat([o.kp_3d for o in outs]),

@@ -128,3 +128,20 @@ def test_other_model_state_dict_summarised(tmp_path: Path) -> None:
     assert "1 tensors have the wrong shape" in msg and "(5, 5) instead of (3, 4)" in msg
     assert "\n" not in msg and msg.count("layer") <= 2
     check_state_dict(module, module.state_dict(), path="ok.pth", what="GLoT checkpoint")
+
+
+def test_legacy_cuda_saved_checkpoint_loads_on_cpu(tmp_path: Path) -> None:
+    """The released files were saved by PyTorch ~1.4 on a GPU (legacy format, cuda storages)."""
+    buf = io.BytesIO()
+    torch.save({"epoch": 3, "gen_state_dict": {"w": torch.arange(4.0)},
+                "performance": np.float64(1.0)}, buf, _use_new_zipfile_serialization=False)
+    data = buf.getvalue()
+    cpu_type, cpu_loc = b"ctorch\nFloatStorage\n", b"X\x03\x00\x00\x00cpu"
+    assert data.count(cpu_type) == 1 and data.count(cpu_loc) == 1
+    data = data.replace(cpu_type, b"ctorch.cuda\nFloatStorage\n")
+    data = data.replace(cpu_loc, b"X\x06\x00\x00\x00cuda:0")
+    path = tmp_path / "table1_3dpw_weights.pth.tar"
+    path.write_bytes(data)
+    ckpt = load_checkpoint(path, what="GLoT checkpoint", required_key="gen_state_dict")
+    assert ckpt["gen_state_dict"]["w"].device.type == "cpu"
+    assert ckpt["gen_state_dict"]["w"].tolist() == [0.0, 1.0, 2.0, 3.0]
