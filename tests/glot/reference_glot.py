@@ -128,9 +128,18 @@ class ReferenceGLoT:
                             s["J_regressor"], s["parents"], s["lbs_weights"], pose2rot=False)
         sel = self.sd[f"{prefix}.vertex_joint_selector.extra_joints_idxs"]
         all_j = torch.cat([joints, verts[:, sel], vertices2joints(s["J_regressor_extra"], verts)], 1)
+        kp_3d = all_j[:, SPIN_JOINT_MAP]
         aa = self.rotmat_to_aa(rotmat.reshape(-1, 3, 3)).reshape(n, 72)
         return {"theta": torch.cat([cam, aa, shape], 1), "verts": verts, "rotmat": rotmat,
-                "kp_3d": all_j[:, SPIN_JOINT_MAP], "smpl_joints": joints}
+                "kp_3d": kp_3d, "kp_2d": self.projection(kp_3d, cam), "smpl_joints": joints}
+
+    @staticmethod
+    def projection(joints: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
+        """Weak-perspective crop camera -> normalised 2D keypoints (f=5000, 224 px crop)."""
+        cam_t = torch.stack([cam[:, 1], cam[:, 2], 2 * 5000.0 / (224 * cam[:, 0] + 1e-9)], -1)
+        p = joints + cam_t[:, None]
+        p = p[..., :2] / p[..., 2:]
+        return p * 5000.0 / (224 / 2.0)
 
     # --- the network ---
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
