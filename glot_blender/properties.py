@@ -93,6 +93,11 @@ class GLOT_PG_scene(PropertyGroup):
     bone_map: CollectionProperty(type=GLOT_PG_bone_pair)
     bone_map_index: IntProperty(name="Active Bone Pair")
 
+    body_mesh: BoolProperty(
+        name="Body Mesh",
+        default=True,
+        description="Give new SMPL rigs the skinned SMPL body when the SMPL model file is in the models folder",
+    )
     smoothing: FloatProperty(
         name="Smoothing",
         min=0.0,

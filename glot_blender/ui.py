@@ -106,6 +106,8 @@ class GLOT_PT_people(_MocapPanel, Panel):
             "GLOT_UL_tracks", "", settings, "tracks", settings, "tracks_index", rows=3
         )
         layout.prop(settings, "target", expand=True)
+        if settings.target == "NEW_SMPL":
+            layout.prop(settings, "body_mesh")
         if settings.target == "ARMATURE":
             layout.prop(settings, "target_armature")
             row = layout.row(align=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bpy
 
+from ..preferences import get_prefs, models_search_dirs
 from .runtime import get_runtime
 from .tasks import (
     TaskError,
@@ -43,7 +44,8 @@ class GLOT_OT_apply_motion(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
-            objs = apply_motion(context.scene, apply_request(context))
+            dirs = models_search_dirs(get_prefs(context).models_dir)
+            objs = apply_motion(context.scene, apply_request(context, dirs))
         except TaskError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -64,7 +66,7 @@ class GLOT_OT_reapply_motion(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
-            request = apply_request(context)
+            request = apply_request(context, models_search_dirs(get_prefs(context).models_dir))
             objs = apply_motion(context.scene, request, reuse_rigs=request.target == "NEW_SMPL")
         except TaskError as exc:
             self.report({"ERROR"}, str(exc))

@@ -23,6 +23,8 @@ LOG_FILE = "server.log"
 TRACK_ID_PROP = "glot_track_id"
 CLIP_PROP = "glot_clip"
 CAMERA_NAME = "GLoT Camera"
+#: official SMPL model file names, as in inference_server/registry.py
+SMPL_PICKLE_NAMES = ("SMPL_NEUTRAL.pkl", "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl")
 DEFAULT_SENSOR_MM = 36.0
 #: field of view assumed when the clip carries no focal length (GLoT demo's 5000 px is for crops)
 FALLBACK_FOV_DEG = 55.0
@@ -237,7 +239,8 @@ class ApplyRequest:
     target: "NEW_SMPL" (one SMPL rig per person, reused by a re-apply) or "ARMATURE" (the
     armature named ``armature`` through ``bone_map``: (SMPL joint, target bone) pairs, ''
     bone = unmapped); smoothing 0..1 (0 = off); frame_offset added to every key's frame
-    (0: the first analysed frame lands on scene frame 1).
+    (0: the first analysed frame lands on scene frame 1); smpl_pickle: an SMPL model file
+    to give each new SMPL rig a skinned body mesh ('' = rigs only).
     """
 
     clip_path: str
@@ -250,9 +253,20 @@ class ApplyRequest:
     root_motion: bool = True
     root_placement: str = "origin"
     frame_offset: int = 0
+    smpl_pickle: str = ""
 
 
-def apply_request(context: bpy.types.Context) -> ApplyRequest:
+def find_smpl_pickle(search_dirs: list[Path]) -> str:
+    """The SMPL model file (official names) in the models folders, '' when there is none."""
+    for folder in search_dirs:
+        for name in SMPL_PICKLE_NAMES:
+            if (folder / name).is_file():
+                return str(folder / name)
+    return ""
+
+
+def apply_request(context: bpy.types.Context, search_dirs: list[Path] = ()) -> ApplyRequest:
+    """search_dirs: model folders where an SMPL file gives new rigs a body mesh."""
     settings = context.scene.glot
     if not settings.clip_path:
         raise TaskError("No motion clip loaded: press Analyze or Load Clip first")
@@ -278,6 +292,7 @@ def apply_request(context: bpy.types.Context) -> ApplyRequest:
         root_motion=bool(settings.root_motion),
         root_placement=settings.root_placement,
         frame_offset=int(settings.frame_offset),
+        smpl_pickle=find_smpl_pickle(list(search_dirs)) if settings.body_mesh else "",
     )
 
 
@@ -330,10 +345,16 @@ class _Applied:
     created: bool
     previous_action: object
     new_action: object = None
+    mesh: bpy.types.Object | None = None
 
 
 def _rollback(done: list[_Applied]) -> None:
     for item in reversed(done):
+        if item.mesh is not None:
+            mesh_data = item.mesh.data
+            bpy.data.objects.remove(item.mesh)
+            if mesh_data.users == 0:
+                bpy.data.meshes.remove(mesh_data)
         if item.created:
             data = item.obj.data
             bpy.data.objects.remove(item.obj)
@@ -343,6 +364,21 @@ def _rollback(done: list[_Applied]) -> None:
             item.obj.animation_data.action = item.previous_action
         if item.new_action is not None and item.new_action.users == 0:
             bpy.data.actions.remove(item.new_action)
+
+
+def _body_mesh(armature: bpy.types.Object, smpl_pickle: str, betas) -> bpy.types.Object:
+    """The skinned SMPL body for a new rig (mean shape of the track)."""
+    from ..blender.armature import create_smpl_mesh
+
+    try:
+        return create_smpl_mesh(
+            armature, smpl_pickle, betas.mean(axis=0), name=f"{armature.name} body"
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise TaskError(
+            f"The SMPL model file {smpl_pickle} cannot be used ({exc}); replace it with the "
+            "official file or untick Body Mesh"
+        ) from exc
 
 
 def apply_motion(
@@ -393,10 +429,13 @@ def apply_motion(
                 obj[TRACK_ID_PROP] = track_id
                 obj[CLIP_PROP] = request.clip_path
                 item = _Applied(obj, True, None)
+                done.append(item)
+                if request.smpl_pickle:
+                    item.mesh = _body_mesh(obj, request.smpl_pickle, clip.track(track_id).betas)
             else:
                 anim = obj.animation_data
                 item = _Applied(obj, False, anim.action if anim is not None else None)
-            done.append(item)
+                done.append(item)
             item.new_action = apply_track(obj, clip, track_id, options, scene=scene)
     except AnimError as exc:
         _rollback(done)
