@@ -18,6 +18,8 @@ frame gets its own repeated-frame window (one output per frame, N >= 1).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 
 from inference_server.glot.model import MID_FRAME, SEQLEN, STRIDE_SHORT, GLoTNetwork
@@ -70,7 +72,8 @@ def infer_track_outputs(net: GLoTNetwork, features: torch.Tensor, *, with_verts:
     device = features.device
     low = PRECISIONS[precision]
     idx_all = window_indices(features.shape[0], device)
-    with torch.autocast(device.type, dtype=low or torch.float32, enabled=low is not None):
+    autocast = nullcontext() if low is None else torch.autocast(device.type, dtype=low)
+    with autocast:
         g = net.global_modeling.proj(features)
         s = net.proj_short(features)
         params = [_windows_forward(net, g, s, idx_all[i:i + chunk])
