@@ -37,6 +37,11 @@ def unregister() -> None:
 
     from .runtime import close_runtime
 
+    from .analyze import stop_timers as stop_analysis_timers
+    from .server import stop_timers as stop_env_timers
+
+    stop_analysis_timers()
+    stop_env_timers()
     close_runtime()
     for cls in reversed(operator_classes()):
         bpy.utils.unregister_class(cls)

@@ -117,6 +117,12 @@ def _timer_driver() -> float | None:
     return None if outcome is not None or _running_job() is None else TIMER_INTERVAL_S
 
 
+def stop_timers() -> None:
+    """Unregister the ``wait=False`` timer (add-on being disabled)."""
+    if bpy.app.timers.is_registered(_timer_driver):
+        bpy.app.timers.unregister(_timer_driver)
+
+
 class GLOT_OT_analyze(bpy.types.Operator):
     """Find every person in the video and estimate their 3D motion (runs in the inference server)"""
 

@@ -434,6 +434,9 @@ class Runtime:
     enum_items: dict[str, list] = field(default_factory=dict)
 
     def close(self) -> None:
+        """Cancel the job and the environment set-up, stop the server."""
+        if self.env_setup is not None and not self.env_setup.done:
+            self.env_setup.cancel()
         if self.analysis is not None and not self.analysis.finished:
             self.analysis.cancel()
         self.analysis = None

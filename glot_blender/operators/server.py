@@ -140,6 +140,12 @@ def _env_timer() -> float | None:
     return ENV_TIMER_INTERVAL_S if running else None
 
 
+def stop_timers() -> None:
+    """Unregister the set-up progress timer (add-on being disabled)."""
+    if bpy.app.timers.is_registered(_env_timer):
+        bpy.app.timers.unregister(_env_timer)
+
+
 class GLOT_OT_create_env(bpy.types.Operator):
     """Create the inference server's Python environment (a venv with torch and the server; downloads about 1 GB)"""
 
