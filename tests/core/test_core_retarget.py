@@ -187,3 +187,13 @@ def test_long_clip_is_fast_enough_to_be_vectorised():
     rig = mixamo_like_rig(smpl_joints_blender(), seed=0)
     result = retarget(source, rig.skeleton, rig.bone_map)
     assert result.quaternions.shape == (18000, len(rig.skeleton.names), 4)
+
+
+def test_character_facing_away_is_turned_to_face_like_the_source(smpl_motion):
+    source, want = smpl_motion
+    turn = np.eye(4)
+    turn[:2, :2] = [[-1, 0], [0, -1]]  # the whole armature object turned 180 degrees about z
+    rig = mixamo_like_rig(smpl_joints_blender(a_pose_deg=30.0), seed=6, object_matrix=turn)
+    result = retarget(source, rig.skeleton, rig.bone_map)
+    errors = _direction_errors(rig.skeleton, rig.bone_map, result, want)
+    assert max(errors.values()) < 1.0
