@@ -478,3 +478,28 @@ def test_disable_stops_server_and_enable_again(ext, synthetic_models):
     assert ADDON in bpy.context.preferences.addons
     assert hasattr(bpy.types.Scene, "glot") and hasattr(bpy.types, "GLOT_PT_main")
     assert runtime(ext).session.current() is None  # a fresh runtime, server not started yet
+
+
+def test_create_environment_reports_a_broken_base_python(ext, tmp_path, monkeypatch):
+    """Create Environment runs server_env.setup_env in a thread; its failure reaches the UI."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python3"
+    fake.write_text("#!/bin/sh\necho broken >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    p = prefs()
+    p.env_dir = str(tmp_path / "env")
+    p.server_python = ""
+    assert bpy.ops.glot.create_env() == {"FINISHED"}
+    sync = importlib.import_module(f"{ext.__name__}.operators.server").sync_env_setup
+    deadline = time.monotonic() + 60
+    while sync(bpy.context):
+        assert time.monotonic() < deadline, "the set-up thread did not finish"
+        time.sleep(0.05)
+    status = bpy.context.window_manager.glot_job
+    assert not status.env_running
+    assert str(fake) in status.env_stage and "Python" in status.env_stage
+    assert p.server_python == ""  # nothing usable was made
+    assert (tmp_path / "env" / "setup-env.log").is_file()
+    assert bpy.ops.glot.create_env.poll()  # may be pressed again
