@@ -41,7 +41,8 @@ HOG_WIN_STRIDE = (8, 8)
 HOG_PADDING = (8, 8)
 HOG_SCALE_STEP = 1.05
 HOG_MIN_FRAME_HEIGHT = 360  # smaller frames are upscaled so ~100 px people are found
-HOG_MAX_FRAME_HEIGHT = 720  # larger frames are downscaled (speed; people under ~20% lost)
+HOG_MAX_FRAME_HEIGHT = 540  # larger frames are downscaled (speed): people under ~18% of the
+# frame height (96 px of 540) are then missed
 HOG_MIN_MARGIN = 0.3  # SVM margin below this is not a person
 HOG_SCORE_SLOPE = 2.0  # score = sigmoid(HOG_SCORE_SLOPE * margin): margin 0.3 -> 0.65, 1 -> 0.88
 HOG_BOX_SCALE = 0.72  # the 64x128 window holds a ~96 px tall person: shrink to the body
