@@ -16,6 +16,8 @@ is written atomically, so no partial file ever exists).
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +37,7 @@ from .errors import (
     InvalidRequestError,
     JobCancelled,
     NoPersonError,
+    VideoError,
 )
 from .registry import ModelRegistry
 
@@ -143,13 +146,13 @@ class _Job:
 
     def __init__(self, progress: ProgressCallback | None, should_cancel: CancelCheck | None):
         self._progress = progress
-        self._should_cancel = should_cancel
+        self.should_cancel = should_cancel
         self.timings: dict[str, float] = {s: 0.0 for s in STAGES}
         self.notices: list[str] = []
         self._last: dict[str, int] = {}
 
     def check_cancel(self) -> None:
-        if self._should_cancel is not None and self._should_cancel():
+        if self.should_cancel is not None and self.should_cancel():
             raise JobCancelled("The analysis was cancelled; no motion clip was written.")
 
     def report(self, stage: str, done: int, total: int | None, message: str = "",
@@ -247,7 +250,10 @@ def load_lite_backend(registry: ModelRegistry, device: str) -> PoseBackend:
         ) from exc
     cls = module.LiteBackend
     factory = getattr(cls, "from_registry", None)
-    return factory(registry, device) if factory is not None else cls(device=device)
+    if factory is not None:
+        return factory(registry, device)
+    # BlazePose runs on the CPU through mediapipe: the device does not apply
+    return cls(device=device) if "device" in inspect.signature(cls).parameters else cls()
 
 
 def load_glot_backend(registry: ModelRegistry, device: str) -> PoseBackend:
@@ -524,7 +530,7 @@ def encode_people(options: AnalyzeOptions, people: list[PersonTrack], backend: P
     if batch_slots:
         flush()
     if done < total:
-        raise InvalidRequestError(
+        raise VideoError(
             f"{Path(options.video).name} gave fewer frames on the second reading ({done} of "
             f"{total} crops): the file may have changed during the analysis; run it again"
         )
@@ -539,7 +545,7 @@ def solve_people(people: list[PersonTrack], backend: PoseBackend, width: int, he
         track = TrackInput(person.track_id, person.frame_ids, person.bboxes, person.features,
                            person.filled, person.det_score)
         with job.timed("pose"):
-            pose = backend.solve_track(track, should_cancel=job._should_cancel)
+            pose = backend.solve_track(track, should_cancel=job.should_cancel)
             transl = crop_cam_to_transl(pose.cam_crop, person.bboxes, width, height, focal,
                                         backend.crop_scale)
         motions.append(_motion(person, pose, transl))

@@ -169,3 +169,26 @@ def test_describe_reports_backends_and_devices(engine: Engine) -> None:
     assert "cpu" in info["devices"]
     assert info["backends"]["glot"] == {"ready": True, "missing": []}
     assert "lite" in info["backends"]
+
+
+def test_auto_backend_without_glot_files_falls_back_to_lite_or_says_why(
+    walk_video, tmp_path: Path, monkeypatch
+) -> None:
+    import importlib.util
+
+    from inference_server.errors import BackendUnavailableError
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("GLOT_MODELS_DIR", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    out = tmp_path / "auto.npz"
+    options = _options(walk_video.path, out, backend="auto")
+    engine = Engine(models_dir=tmp_path / "no-models", device="cpu")
+    if importlib.util.find_spec("inference_server.backends.lite_backend") is None:
+        with pytest.raises(BackendUnavailableError, match="lite"):
+            engine.analyze(options)
+        assert not out.exists()
+    else:
+        result = engine.analyze(options)
+        assert result.backend == "lite" and read_clip(out).backend == "lite"
+        assert any("table1_3dpw_weights.pth.tar" in n for n in result.notices)
