@@ -84,12 +84,10 @@ def _owners() -> np.ndarray:
 
 def _template(rng: np.random.Generator, owner: np.ndarray) -> np.ndarray:
     joints = DEFAULT_REST_JOINTS.astype(np.float64)
-    verts = np.empty((NUM_VERTS, 3))
-    for v in range(NUM_VERTS):
-        j = owner[v]
-        p = PARENTS[j] if PARENTS[j] >= 0 else 3
-        t = rng.uniform(0.0, 0.9)
-        verts[v] = joints[j] + t * (joints[p] - joints[j]) + rng.normal(0.0, LIMB_RADIUS, 3)
+    toward = np.array([p if p >= 0 else 3 for p in PARENTS])[owner]  # root spreads to spine
+    t = rng.uniform(0.0, 0.9, (NUM_VERTS, 1))
+    verts = joints[owner] + t * (joints[toward] - joints[owner])
+    verts = verts + rng.normal(0.0, LIMB_RADIUS, (NUM_VERTS, 3))
     for vid, (joint, offset) in SPECIAL_VERTICES.items():
         verts[vid] = joints[joint] + np.asarray(offset)
     verts = _f32(verts)
@@ -110,24 +108,24 @@ def _core_regressor(rows: tuple[tuple[int, ...], ...]) -> np.ndarray:
 
 
 def _weights(owner: np.ndarray) -> np.ndarray:
+    parents = np.asarray(PARENTS)[owner]
+    rows = np.arange(NUM_VERTS)
     w = np.zeros((NUM_VERTS, NUM_JOINTS))
-    for v, j in enumerate(owner):
-        parent = PARENTS[j]
-        if parent < 0:
-            w[v, j] = 1.0
-        else:
-            w[v, j] = OWN_WEIGHT
-            w[v, parent] = 1.0 - OWN_WEIGHT
+    w[rows, owner] = np.where(parents < 0, 1.0, OWN_WEIGHT)
+    child = parents >= 0
+    w[rows[child], parents[child]] = 1.0 - OWN_WEIGHT
     return w
 
 
 def _faces(rng: np.random.Generator, owner: np.ndarray) -> np.ndarray:
-    """Triangles between vertices of the same body part."""
-    groups = [np.flatnonzero(owner == j) for j in range(NUM_JOINTS)]
+    """Triangles between vertices of the same body part (3 distinct vertices each)."""
     part = np.arange(NUM_FACES) % NUM_JOINTS
     faces = np.empty((NUM_FACES, 3), dtype=np.int64)
-    for f, j in enumerate(part):
-        faces[f] = rng.choice(groups[j], size=3, replace=False)
+    for j in range(NUM_JOINTS):
+        group = np.flatnonzero(owner == j)
+        rows = np.flatnonzero(part == j)
+        picks = np.argsort(rng.random((rows.size, group.size)), axis=1)[:, :3]
+        faces[rows] = group[picks]
     return faces
 
 
