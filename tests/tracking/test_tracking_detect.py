@@ -7,6 +7,7 @@ from pathlib import Path
 
 import darknet_files
 import numpy as np
+import onnx_files
 import pytest
 import synthetic_video as sv
 import torch
@@ -240,3 +241,26 @@ def test_yolo_runs_at_the_demo_input_size_whatever_the_cfg_says(tmp_path):
         rows.append(det.raw_outputs([np.zeros((64, 64, 3), np.uint8)])[0])
     np.testing.assert_allclose(rows[0], rows[1])
     np.testing.assert_allclose(rows[0][0, :4], [8, 8, 12, 24], atol=1e-4)
+
+
+def test_onnx_detector_layout_threshold_class_nms_and_rescale(tmp_path):
+    rows = np.array(
+        [
+            [10, 20, 30, 60, 0.9, 0],  # person -> kept
+            [11, 21, 31, 61, 0.8, 0],  # the same person again -> removed by NMS
+            [40, 10, 60, 50, 0.3, 0],  # below the score threshold
+            [5, 5, 20, 20, 0.95, 2],  # not a person
+        ]
+    )
+    model = onnx_files.write_constant_detector(tmp_path / "person_detector.onnx", rows, 64)
+    det = detect.OnnxDetector(model, input_size=64)
+    (out,) = det.detect([np.zeros((96, 128, 3), np.uint8)])
+    # 128x96 frame padded to 128x128 (16 rows each side), input 64: x * 2, (y - 8) * 2
+    np.testing.assert_allclose(out, [[20, 24, 60, 104, 0.9]], rtol=1e-6)
+    registry = ModelRegistry(tmp_path, env={})
+    assert isinstance(detect.make_detector("onnx", registry), detect.OnnxDetector)
+    with pytest.raises(ModelFileError, match="nope.onnx"):
+        detect.OnnxDetector(tmp_path / "nope.onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"garbage")
+    with pytest.raises(ModelFileError, match="bad.onnx"):
+        detect.OnnxDetector(tmp_path / "bad.onnx")
