@@ -110,22 +110,36 @@ def open_video(path: Path | str) -> VideoInfo:
         frame = _upright(frame, rotation, opencv_rotates)
         height, width = frame.shape[:2]
         _check_size(path, width, height)
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        notices: list[str] = []
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        count = int(count) if np.isfinite(count) and count > 0 else 0
+        if count == 0:  # a stream without a frame count (raw MJPEG, some recorders)
+            count = 1 + _count_remaining(cap)
+            notices.append(
+                f"{path.name} does not state its frame count; counted {count} frames by decoding."
+            )
         if count > MAX_FRAME_COUNT:
             raise VideoError(
                 f"{path.name} claims {count} frames, more than {MAX_FRAME_COUNT}: the file's "
                 "header is probably damaged; re-encode it."
             )
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        notices: list[str] = []
         if not (MIN_FPS <= fps <= MAX_FPS):
             notices.append(
                 f"{path.name} states no usable frame rate ({fps:g}); assuming {FALLBACK_FPS:g} fps."
             )
             fps = FALLBACK_FPS
-        return VideoInfo(path, fps, max(count, 1), width, height, rotation, tuple(notices))
+        return VideoInfo(path, fps, count, width, height, rotation, tuple(notices))
     finally:
         cap.release()
+
+
+def _count_remaining(cap: cv2.VideoCapture) -> int:
+    """Frames left in the capture, counted by grabbing them (decodes, no colour conversion)."""
+    n = 0
+    while n <= MAX_FRAME_COUNT and cap.grab():
+        n += 1
+    return n
 
 
 def _check_size(path: Path, width: int, height: int) -> None:

@@ -151,3 +151,13 @@ def test_truncated_mp4_without_index_is_not_a_readable_video(clips, tmp_path):
     cut = sv.write_truncated_copy(clips[".mp4"].path, tmp_path / "cut.mp4", 0.7)
     with pytest.raises(VideoError, match="incomplete"):
         list(video.iter_frames(cut, keep_partial=True))
+
+
+def test_stream_without_frame_count_is_counted(tmp_path):
+    """A raw MJPEG stream has no header: OpenCV reports a meaningless count."""
+    path = tmp_path / "camera.mjpeg"
+    frames = [sv.person_image((320, 240), 150, phase=0.3 * i)[0] for i in range(12)]
+    path.write_bytes(b"".join(cv2.imencode(".jpg", f)[1].tobytes() for f in frames))
+    info = video.open_video(path)
+    assert info.frame_count == 12 and "counted 12 frames" in info.notices[0]
+    assert [i for i, _ in video.iter_frames(path, start=2, stride=3)] == [2, 5, 8, 11]
