@@ -17,6 +17,8 @@ from inference_server.synthetic.glot_files import (
     write_mean_params,
 )
 from inference_server.synthetic.smpl_body import make_smpl_arrays
+from inference_server.synthetic.smpl_files import write_smpl_pickle
+from inference_server.synthetic.spin_files import write_spin_checkpoint
 
 SPIN_FILE_NAME = "spin_model_checkpoint.pth.tar"
 SMPL_FILE_NAME = "SMPL_NEUTRAL.pkl"
@@ -34,9 +36,6 @@ def write_synthetic_models(folder: str | Path, seed: int = 0,
     checkpoint's buffers), ``J_regressor_extra.npy``, ``J_regressor_h36m.npy``,
     ``smpl_mean_params.npz``. Deterministic for ``seed``.
     """
-    from inference_server.synthetic.smpl_files import write_smpl_pickle
-    from inference_server.synthetic.spin_files import write_spin_checkpoint
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arrays = make_smpl_arrays(seed)
