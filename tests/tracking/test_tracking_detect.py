@@ -264,3 +264,11 @@ def test_onnx_detector_layout_threshold_class_nms_and_rescale(tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"garbage")
     with pytest.raises(ModelFileError, match="bad.onnx"):
         detect.OnnxDetector(tmp_path / "bad.onnx")
+
+
+def test_yolo_rows_without_any_class_neither_count_nor_merge(tmp_path):
+    det = _probe_detector(tmp_path)
+    person = [40, 40, 20, 40, 0.95, 0.95 * 0.95, 0.0]  # cx, cy, w, h, obj, obj*cls0, obj*cls1
+    classless = [44, 40, 20, 40, 0.99, 0.0, 0.0]  # OpenCV zeroed both class products
+    out = det.postprocess(np.array([person, classless]), 64, 64)
+    np.testing.assert_allclose(out, [[30, 20, 50, 60, 0.95 * 0.95]], rtol=1e-6)

@@ -239,3 +239,21 @@ def test_demo_config_matches_a_reference_of_the_demo_tracker(crossing, occlusion
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g.frame_ids, w["frames"])
             np.testing.assert_allclose(g.bboxes, w["bbox"], rtol=1e-9, atol=1e-6)
+
+
+def test_strided_frame_indices_interpolate_in_frame_time():
+    """With stride 2 the tracker sees frames 0, 2, 4, ...; a gap is filled at those frames
+    with weights from the frame indices."""
+    gt = _box_track(0, 100)
+    tracker = Tracker(TrackerConfig(min_track_len=1))
+    for f in range(0, 100, 2):
+        dets = np.array([[*gt[f], 0.9]]) if not 40 <= f < 60 else np.zeros((0, 5))
+        live = tracker.update(f, dets)
+        if f == 10:
+            assert live.shape == (1, 5) and live[0, 4] == 0  # provisional id
+    (track,) = tracker.finish()
+    np.testing.assert_array_equal(track.frame_ids, np.arange(0, 100, 2))
+    hidden = (track.frame_ids >= 40) & (track.frame_ids < 60)
+    np.testing.assert_array_equal(track.filled, hidden)
+    want = mm.xyxy_to_square_cxcywh(gt[track.frame_ids[hidden]])
+    np.testing.assert_allclose(track.bboxes[hidden], want, atol=1.5)
