@@ -403,7 +403,9 @@ class Tracker:
         steps = np.array([trk.steps[i] for i in keep])
         boxes = np.array([trk.boxes[i] for i in keep])
         scores = np.array([trk.scores[i] for i in keep])
-        out_steps, out_boxes, filled, observed, out_scores = [], [], [], [], []
+        out_steps: list[int] = []
+        out_boxes: list[np.ndarray] = []
+        filled: list[bool] = []
         for k, s in enumerate(steps):
             if k > 0:
                 self._fill_gap(
