@@ -45,11 +45,12 @@ def make_client(models_dir: Path | None, log_path: Path) -> ServerClient:
 class RawServer:
     """The server process with raw pipes; every stdout line is kept (protocol or not)."""
 
-    def __init__(self, models_dir: Path | None, log_path: Path) -> None:
+    def __init__(self, models_dir: Path | None, log_path: Path,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "inference_server", *server_args(models_dir)],
+            [sys.executable, "-m", "inference_server", *server_args(models_dir), *extra_args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=server_env())
         self.lines: queue.Queue[bytes] = queue.Queue()
         self.raw_lines: list[bytes] = []

@@ -15,7 +15,8 @@ PARSE, INVALID_REQUEST, NO_METHOD, BAD_PARAMS = -32700, -32600, -32601, -32602
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory: pytest.TempPathFactory) -> RawServer:
     folder = tmp_path_factory.mktemp("raw_server")
-    server = RawServer(None, folder / "server.log")
+    server = RawServer(None, folder / "stderr.log",
+                       extra_args=("--log-file", str(folder / "logs" / "server.log")))
     yield server
     server.close()
 
@@ -145,4 +146,6 @@ def test_stdout_carries_only_protocol_and_stdin_close_exits(raw: RawServer) -> N
     for line in raw.raw_lines:
         msg = json.loads(line)
         assert msg["jsonrpc"] == "2.0" and ("id" in msg or "method" in msg)
-    assert "stdin closed" in raw.log_text()
+    assert "stdin closed" in raw.log_text()  # stderr
+    log_file = raw.log_path.parent / "logs" / "server.log"  # --log-file
+    assert "stdin closed" in log_file.read_text() and "refused" in log_file.read_text()
