@@ -110,10 +110,14 @@ def _optimizer_state(state: dict[str, torch.Tensor]) -> dict:
     return {"state": moments, "param_groups": [group]}
 
 
-def write_spin_checkpoint(path: str | Path, seed: int = 0) -> Path:
-    """Write a synthetic SPIN checkpoint with the official layout; returns its path."""
+def write_spin_checkpoint(path: str | Path, seed: int = 0,
+                          state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write a synthetic SPIN checkpoint with the official layout; returns its path.
+
+    ``state`` (default ``spin_state_dict(seed)``) is the HMR state_dict stored under 'model'.
+    """
     path = Path(path)
-    state = spin_state_dict(seed)
+    state = spin_state_dict(seed) if state is None else state
     ckpt = {"model": state, "optimizer": _optimizer_state(state), "epoch": 4,
             "batch_idx": 2000, "batch_size": 64, "total_step_count": BATCHES_TRACKED}
     torch.save(ckpt, path)
