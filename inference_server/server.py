@@ -366,7 +366,6 @@ class JobRunner:
         self._writer = writer
         self._models_dir = models_dir
         self._engine: Any = None
-        self._engine_error: str | None = None
         self._lock = threading.Lock()
         self._job: Job | None = None
 
@@ -393,10 +392,6 @@ class JobRunner:
             return {"backends": {}, "problems": [f"{type(exc).__name__}: {exc}"]}
 
     # -- jobs -----------------------------------------------------------------------------
-    @property
-    def current(self) -> Job | None:
-        return self._job
-
     def start(self, params: AnalyzeParams) -> str:
         """Start a job and return its id, or raise ServerBusyError if one is running."""
         self._check_idle()
@@ -515,8 +510,6 @@ def _summary(result: Any) -> dict:
         return {"result": summary}
     summary.pop("path", None)
     tracks = summary.get("tracks")
-    if tracks is None and isinstance(summary.get("clip"), dict):
-        tracks = summary["clip"].get("tracks")
     if isinstance(tracks, list):
         summary["people"] = len(tracks)
     return summary
