@@ -107,6 +107,19 @@ def default_source_dir() -> Path | None:
     return None
 
 
+def default_base_python() -> Path:
+    """The running Python, unless it is an application embedding Python (Blender): then
+    python3 (or python) on PATH."""
+    exe = Path(sys.executable)
+    if exe.name.lower().startswith("python"):
+        return exe
+    found = shutil.which("python3") or shutil.which("python")
+    if found is None:
+        raise SetupError(f"{exe} is not a Python executable and no python3 is on PATH: pass "
+                         "the base Python (3.10+) to use.")
+    return Path(found)
+
+
 # ---------------------------------------------------------------------------- torch choice
 
 
@@ -297,7 +310,7 @@ def _setup_steps(result: SetupResult, base_python: str | os.PathLike[str] | None
     if source is None or not (source / "pyproject.toml").is_file():
         raise SetupError(f"No server source found at {source}: pass the folder holding "
                          "pyproject.toml and inference_server/.")
-    base = Path(base_python) if base_python else Path(sys.executable)
+    base = Path(base_python) if base_python else default_base_python()
     info = _python_info(base)
     if tuple(info["major_minor"]) < MIN_PYTHON:
         raise SetupError(f"{base} is Python {info['version']}; the server needs "
