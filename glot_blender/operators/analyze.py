@@ -33,19 +33,14 @@ def _running_job() -> AnalysisJob | None:
 
 
 def _show_progress(context: bpy.types.Context, job: AnalysisJob | None) -> None:
+    """Job progress into ``WindowManager.glot_job`` and the status bar (None: clear them)."""
     status = context.window_manager.glot_job
-    if job is None:
-        status.running = False
-        status.fraction = 0.0
-        status.stage = ""
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
-        return
-    status.running = True
-    status.stage = job.progress.text()
-    status.fraction = job.progress.fraction
+    status.running = job is not None
+    status.stage = job.progress.text() if job is not None else ""
+    status.fraction = job.progress.fraction if job is not None else 0.0
     if context.workspace is not None:
-        context.workspace.status_text_set(f"GLoT Mocap: {status.stage}  (Esc to cancel)")
+        text = f"GLoT Mocap: {status.stage}  (Esc to cancel)" if job is not None else None
+        context.workspace.status_text_set(text)
     if context.screen is not None:
         for area in context.screen.areas:
             if area.type == "VIEW_3D":
