@@ -4,10 +4,12 @@ and the server stays up; stdout carries protocol messages only; stdin closed -> 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from server_testing import RawServer
+from server_testing import RawServer, server_env
 
 PARSE, INVALID_REQUEST, NO_METHOD, BAD_PARAMS = -32700, -32600, -32601, -32602
 
@@ -149,3 +151,23 @@ def test_stdout_carries_only_protocol_and_stdin_close_exits(raw: RawServer) -> N
     assert "stdin closed" in raw.log_text()  # stderr
     log_file = raw.log_path.parent / "logs" / "server.log"  # --log-file
     assert "stdin closed" in log_file.read_text() and "refused" in log_file.read_text()
+
+
+def test_stray_output_goes_to_stderr() -> None:
+    """print() and raw writes to fd 1 inside the server land on stderr, not the protocol."""
+    code = ("import os; from inference_server.__main__ import take_stdout\n"
+            "out = take_stdout()\n"
+            "print('stray print')\n"
+            "os.write(1, b'stray fd write\\n')\n"
+            "out.write('protocol line\\n'); out.flush()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=server_env(), timeout=60, check=True)
+    assert done.stdout == "protocol line\n"
+    assert "stray print" in done.stderr and "stray fd write" in done.stderr
+
+
+def test_client_modules_import_without_heavy_packages() -> None:
+    code = ("import sys, glot_blender.client, glot_blender.server_env\n"
+            "heavy = {'numpy', 'torch', 'bpy', 'cv2'} & set(sys.modules)\n"
+            "assert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], env=server_env(), timeout=60, check=True)
