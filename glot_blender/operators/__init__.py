@@ -35,9 +35,8 @@ def unregister() -> None:
     """Cancels a running job and stops the server before the classes go."""
     import bpy
 
-    from .runtime import close_runtime
-
     from .analyze import stop_timers as stop_analysis_timers
+    from .runtime import close_runtime
     from .server import stop_timers as stop_env_timers
 
     stop_analysis_timers()

@@ -10,7 +10,7 @@ import bpy
 from ..client import RequestTimeout, ServerCrashed, ServerError, find_server_pythons
 from ..preferences import ADDON_ID, get_prefs
 from .runtime import EnvSetupTask, crash_message, get_runtime, server_source_dir
-from .tasks import TaskError, server_config
+from .tasks import LOG_FILE, TaskError, server_config, user_folder
 
 ENV_TIMER_INTERVAL_S = 0.5
 ENV_LOG_SHOWN = 12
@@ -81,6 +81,13 @@ class GLOT_OT_detect_python(bpy.types.Operator):
     bl_idname = "glot.detect_python"
     bl_label = "Find Server Python"
     bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if get_runtime().env_setup is not None:
+            cls.poll_message_set("Wait for Create Environment to finish")
+            return False
+        return True
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         prefs = get_prefs(context)
@@ -197,8 +204,15 @@ class GLOT_OT_open_log(bpy.types.Operator):
     bl_label = "Open Server Log"
     bl_options = {"REGISTER"}
 
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if not server_log_path().is_file():
+            cls.poll_message_set("The server has not run yet: no log")
+            return False
+        return True
+
     def execute(self, context: bpy.types.Context) -> set[str]:
-        path = Path(server_config_log_path(context))
+        path = server_log_path()
         if not path.is_file():
             self.report({"WARNING"}, f"No server log yet at {path}: the server has not run")
             return {"CANCELLED"}
@@ -208,10 +222,9 @@ class GLOT_OT_open_log(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def server_config_log_path(context: bpy.types.Context) -> str:
-    from .tasks import LOG_FILE, user_folder
-
-    return str(user_folder(ADDON_ID, "logs") / LOG_FILE)
+def server_log_path() -> Path:
+    """The server's log file (see tasks.server_config)."""
+    return user_folder(ADDON_ID, "logs") / LOG_FILE
 
 
 CLASSES = (

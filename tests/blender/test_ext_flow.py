@@ -450,6 +450,9 @@ def test_server_killed_mid_analysis_is_reported_and_restart_works(ext, analysed,
     session = runtime(ext).session
     assert session.is_running() and session.current().pid != pid
     assert "glot" in session.info.get("backends", {})
+    assert bpy.ops.glot.open_log() == {"FINISHED"}  # the log tells what happened
+    log = next(t for t in bpy.data.texts if t.name.startswith("server"))
+    assert "starting:" in log.as_string() and "inference_server" in log.as_string()
 
 
 def test_missing_model_files_give_a_clear_message(ext, analysed, video, tmp_path, monkeypatch):
