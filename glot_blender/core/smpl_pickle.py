@@ -70,6 +70,10 @@ class SMPLModelData:
 # --------------------------------------------------------------------------- stand-ins
 
 
+class _RefusedGlobal(Exception):
+    """Raised inside the unpickler; turned into SMPLPickleError with the file's name."""
+
+
 class ChumpyStandIn:
     """Holds the pickled state of a chumpy object; never runs any chumpy code."""
 
@@ -118,14 +122,14 @@ def _safe_reconstructor(cls: type, base: type, state: Any) -> object:
     """``copy_reg._reconstructor`` (protocol 0/1 pickles), for the stand-ins only."""
     if not (isinstance(cls, type) and issubclass(cls, STAND_INS)) or base is not object \
             or state is not None:
-        raise pickle.UnpicklingError(f"copy_reg._reconstructor on {cls!r} is not allowed")
+        raise _RefusedGlobal(f"copy_reg._reconstructor of {getattr(cls, '__name__', cls)}")
     return object.__new__(cls)
 
 
 def _latin1_encode(text: Any, encoding: str = "utf-8") -> bytes:
     """``_codecs.encode`` as Python 3 pickles bytes at protocol 2 (latin-1 text only)."""
     if not isinstance(text, str) or encoding.replace("-", "").lower() != "latin1":
-        raise pickle.UnpicklingError("_codecs.encode is only allowed for latin-1 text")
+        raise _RefusedGlobal(f"_codecs.encode with the {encoding!r} codec (only latin-1 text)")
     return text.encode("latin1")
 
 
@@ -152,10 +156,6 @@ SPARSE_CLASSES = frozenset({
     ("scipy.sparse.csc", "csc_matrix"), ("scipy.sparse._csc", "csc_matrix"),
     ("scipy.sparse._csc", "csc_array"),
 })
-
-
-class _RefusedGlobal(Exception):
-    """Raised inside the unpickler; turned into SMPLPickleError with the file's name."""
 
 
 class RestrictedUnpickler(pickle.Unpickler):
