@@ -37,11 +37,20 @@ MODEL_FILES: dict[str, tuple[tuple[tuple[str, ...], str, bool], ...]] = {
     ),
 }
 
+# Fixed numbers: the choice is stored as a number, and the GPU items come and go with the
+# server, so positions must not decide it (cuda:N is CUDA_NUMBER_BASE + N).
 BASE_DEVICES = (
-    ("auto", "Auto", "The fastest device the server finds (CUDA GPU, Apple MPS, else CPU)"),
-    ("cpu", "CPU", "Run on the processor"),
+    (
+        "auto",
+        "Auto",
+        "The fastest device the server finds (CUDA GPU, Apple MPS, else CPU)",
+        "NONE",
+        0,
+    ),
+    ("cpu", "CPU", "Run on the processor", "NONE", 1),
 )
-MPS_DEVICE = ("mps", "Apple MPS", "Apple Silicon GPU through Metal")
+MPS_DEVICE = ("mps", "Apple MPS", "Apple Silicon GPU through Metal", "NONE", 2)
+CUDA_NUMBER_BASE = 100
 
 
 def get_prefs(context: bpy.types.Context | None = None) -> GLOT_AP_preferences:
@@ -49,9 +58,7 @@ def get_prefs(context: bpy.types.Context | None = None) -> GLOT_AP_preferences:
     return context.preferences.addons[ADDON_ID].preferences
 
 
-def _device_items(
-    _self: AddonPreferences, _context: bpy.types.Context
-) -> list[tuple[str, str, str]]:
+def _device_items(_self: AddonPreferences, _context: bpy.types.Context) -> list[tuple]:
     """auto, cpu, every CUDA GPU the running server reported, Apple MPS."""
     items = list(BASE_DEVICES)
     try:
@@ -61,9 +68,9 @@ def _device_items(
     for device in runtime.session.info.get("devices", []) if runtime.session.info else []:
         ident = str(device.get("id", ""))
         if ident.startswith("cuda"):
-            items.append(
-                (ident, f"GPU {ident[5:]}: {device.get('name', 'CUDA')}", f"CUDA device {ident}")
-            )
+            index = int(ident[5:]) if ident[5:].isdigit() else 0
+            name = f"GPU {index}: {device.get('name', 'CUDA')}"
+            items.append((ident, name, f"CUDA device {ident}", "NONE", CUDA_NUMBER_BASE + index))
     items.append(MPS_DEVICE)
     # Blender keeps only pointers to these strings: the runtime holds them while the menu lives.
     runtime.enum_items["device"] = items

@@ -86,7 +86,7 @@ def analysis_request(
         end=end,
         backend=settings.backend,
         detector=settings.detector,
-        device=prefs.device,
+        device=prefs.device or "auto",  # a GPU item vanishes while the server is stopped
         fov_deg=fov if fov > 0 else None,
     )
 

@@ -506,3 +506,19 @@ def test_create_environment_reports_a_broken_base_python(ext, tmp_path, monkeypa
     assert p.server_python == ""  # nothing usable was made
     assert (tmp_path / "env" / "setup-env.log").is_file()
     assert bpy.ops.glot.create_env.poll()  # may be pressed again
+
+
+def test_device_choice_survives_the_gpu_list_changing(ext):
+    """GPU items come from the running server; a stored GPU never turns into another device."""
+    session = runtime(ext).session
+    saved = session.info
+    try:
+        session.info = {"devices": [{"id": "cpu"}, {"id": "cuda:0", "name": "Test GPU"}]}
+        prefs().device = "cuda:0"
+        assert prefs().device == "cuda:0"
+        session.info = {}  # server stopped: no GPU items
+        assert prefs().device != "mps"
+        prefs().device = "cpu"
+        assert prefs().device == "cpu"
+    finally:
+        session.info = saved
