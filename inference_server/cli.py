@@ -128,8 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("synth-models", help="write synthetic model files (random weights) for trying the tool")
     s.add_argument("folder", type=Path)
 
-    e = sub.add_parser("setup-env", help="create the inference server's Python environment")
-    e.add_argument("folder", type=Path)
+    e = sub.add_parser("setup-env", add_help=False,
+                       help="create the inference server's Python environment "
+                       "(glot-mocap setup-env --help for its options)")
+    e.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
@@ -170,12 +172,11 @@ def cmd_synth_models(args: argparse.Namespace, stdout: TextIO) -> int:
     return EXIT_OK
 
 
-def cmd_setup_env(args: argparse.Namespace, stdout: TextIO) -> int:
-    from glot_blender.server_env import setup_env
+def cmd_setup_env(argv: Sequence[str]) -> int:
+    """Delegates to glot_blender.server_env.main (its own options, exit 0 when ready)."""
+    from glot_blender.server_env import main as setup_env_main
 
-    result = setup_env(args.folder)
-    stdout.write(f"server environment ready: {result}\n")
-    return EXIT_OK
+    return setup_env_main(list(argv), prog="glot-mocap setup-env")
 
 
 def _log_unexpected(exc: BaseException) -> Path:
@@ -188,6 +189,9 @@ def _log_unexpected(exc: BaseException) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["setup-env"]:
+        return cmd_setup_env(argv[1:])
     args = build_parser().parse_args(argv)
     stdout, stderr = sys.stdout, sys.stderr
     try:
@@ -197,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_models(args, stdout)
         if args.command == "synth-models":
             return cmd_synth_models(args, stdout)
-        return cmd_setup_env(args, stdout)
+        return cmd_setup_env(args.rest)
     except GlotError as exc:
         stderr.write(f"glot-mocap: error: {exc.message}\n")
         return EXIT_ERROR

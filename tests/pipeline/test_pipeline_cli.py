@@ -60,3 +60,19 @@ def test_models_lists_every_file_and_the_folders(synthetic_models: Path, tmp_pat
         assert name in text
     empty = _cli("models", "--models", str(tmp_path / "none"), home=tmp_path)
     assert "[glot] MISSING FILES" in empty.stdout and "drive.google.com" in empty.stdout
+
+
+def test_synth_models_then_models_reports_glot_ready(tmp_path: Path) -> None:
+    folder = tmp_path / "synth"
+    made = _cli("synth-models", str(folder), home=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "random weights" in made.stdout
+    listed = _cli("models", "--models", str(folder), home=tmp_path)
+    assert "[glot] ready" in listed.stdout and "[body] optional: present" in listed.stdout
+    assert str(folder / "SMPL_NEUTRAL.pkl") in listed.stdout
+
+
+def test_setup_env_is_delegated_to_the_server_env_command(tmp_path: Path) -> None:
+    proc = _cli("setup-env", "--help", home=tmp_path)
+    assert proc.returncode == 0 and "glot-mocap setup-env" in proc.stdout
+    assert "--lite" in proc.stdout
