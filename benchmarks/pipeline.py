@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "tests"))  # synthetic_video lives with the tests
 SIZE = (1280, 720)
 PERSON_HEIGHT = 420.0
 MEM_DETECT_EVERY = 10
-MIN_TRACK_LEN = 10
+MIN_TRACK_LEN = 25  # the default: drops short HOG false-positive tracks
 STAGES = ("decode", "detect", "track", "crop", "features", "pose", "write")
 
 
