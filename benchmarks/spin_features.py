@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from inference_server.spin import load_feature_extractor, load_plain_extractor  # noqa: E402
+from inference_server.spin import load_feature_extractor, load_plain_extractor
 
 
 def _sync(device: torch.device) -> None:
@@ -52,11 +52,12 @@ def _best_time(fn: Callable[[], torch.Tensor], device: torch.device,
 
 def measure_extractor(batch: int = 8, crops: int = 32, device: str = "cpu",
                       checkpoint: str | Path | None = None, repeats: int = 2,
-                      seed: int = 0) -> dict:
+                      seed: int = 0, precision: str = "float32") -> dict:
     """Crops/s of the plain eval-mode forward vs ``load_feature_extractor`` on the same weights.
 
-    Returns {device, threads, batch, crops, plain_crops_per_s, fast_crops_per_s, ratio,
-    max_abs_diff, load_s}. Timings are the best of ``repeats`` passes over all crops, the
+    Returns {device, threads, batch, crops, precision, plain_crops_per_s, fast_crops_per_s,
+    ratio, max_abs_diff, load_s}; ``precision`` is the fast extractor's (float16/bfloat16 are
+    for GPUs and no longer within 1e-4). Timings are the best of ``repeats`` passes over all crops, the
     two networks alternating so that both see the same machine load.
     """
     dev = torch.device(device)
@@ -66,7 +67,7 @@ def measure_extractor(batch: int = 8, crops: int = 32, device: str = "cpu",
 
             checkpoint = write_spin_checkpoint(Path(tmp) / "spin_model_checkpoint.pth.tar", seed)
         start = time.perf_counter()
-        fast = load_feature_extractor(checkpoint, device=dev)
+        fast = load_feature_extractor(checkpoint, device=dev, precision=precision)
         load_s = time.perf_counter() - start
         plain = load_plain_extractor(checkpoint, device=dev)
     gen = torch.Generator().manual_seed(seed)
@@ -93,6 +94,7 @@ def measure_extractor(batch: int = 8, crops: int = 32, device: str = "cpu",
         "threads": torch.get_num_threads(),
         "batch": batch,
         "crops": crops,
+        "precision": precision,
         "plain_crops_per_s": round(crops / plain_s, 3),
         "fast_crops_per_s": round(crops / fast_s, 3),
         "ratio": round(plain_s / fast_s, 3),
@@ -109,15 +111,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--checkpoint", default=None, help="a real SPIN checkpoint (optional)")
+    parser.add_argument("--precision", default="float32", help="float32 | float16 | bfloat16")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    res = measure_extractor(args.batch, args.crops, args.device, args.checkpoint, args.repeats)
+    res = measure_extractor(args.batch, args.crops, args.device, args.checkpoint, args.repeats,
+                            precision=args.precision)
     print(f"device {res['device']}, {res['threads']} threads, {res['crops']} crops in batches "
           f"of {res['batch']}")
     print(f"plain eval-mode ResNet-50: {res['plain_crops_per_s']:.2f} crops/s "
           f"({1000 / res['plain_crops_per_s']:.1f} ms/crop)")
-    print(f"fast extractor (BN folded, channels-last): {res['fast_crops_per_s']:.2f} crops/s "
+    print(f"fast extractor (BN folded, channels-last, {res['precision']}): "
+          f"{res['fast_crops_per_s']:.2f} crops/s "
           f"({1000 / res['fast_crops_per_s']:.1f} ms/crop)")
     print(f"ratio {res['ratio']:.2f}x, max abs diff {res['max_abs_diff']:.2e}, "
           f"load {res['load_s']:.2f} s")

@@ -249,3 +249,17 @@ def test_checkpoint_that_runs_code_is_refused_without_running_it(tmp_path: Path)
         spin.load_feature_extractor(path)
     assert str(path) in str(info.value) and "system" in str(info.value)
     assert not marker.exists()
+
+
+def test_benchmark_measure_extractor_contract(spin_checkpoint: Path, repo_root: Path) -> None:
+    """benchmarks/spin_features.measure_extractor (imported by benchmarks/glot_track.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "spin_features", repo_root / "benchmarks" / "spin_features.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    res = module.measure_extractor(batch=1, crops=2, checkpoint=spin_checkpoint, repeats=1)
+    assert {"plain_crops_per_s", "fast_crops_per_s", "ratio", "max_abs_diff"} <= set(res)
+    assert res["crops"] == 2 and res["plain_crops_per_s"] > 0 and res["fast_crops_per_s"] > 0
+    assert res["max_abs_diff"] < FEATURE_TOL
