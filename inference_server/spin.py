@@ -260,8 +260,11 @@ class FastFeatureExtractor(nn.Module):
 
 def fuse_resnet(plain: ResNet50Backbone, device: torch.device | str = "cpu",
                 precision: str = "float32") -> FastFeatureExtractor:
-    """The fast extractor computing what ``plain.eval()`` computes (BatchNorm folded)."""
-    plain = plain.cpu()
+    """The fast extractor computing what ``plain.eval()`` computes (BatchNorm folded).
+
+    Folding runs where ``plain`` is (float64 arithmetic: keep it on the CPU or a CUDA device);
+    ``plain`` itself is left unchanged.
+    """
     return FastFeatureExtractor(plain, precision).prepare(device)
 
 
