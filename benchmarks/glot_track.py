@@ -3,10 +3,12 @@
 Both run on the same random weights (a synthetic checkpoint in the released layout) and the
 same random features. The official-style loop (tests/glot/reference_glot.py) builds the demo's
 windows and runs the whole network once per window, 64 windows per batch, including the global
-branch's SMPL mesh; ``infer_track`` is timed with and without the output mesh. Prints frames/s,
-ratios, peak resident memory above the baseline while each runs, the max abs differences, and
-(if benchmarks/spin_features.py is present) the feature extractor's figures. The last line is
-one JSON object.
+branch's SMPL mesh; ``infer_track`` is timed with and without the output mesh. Timings are the
+best of interleaved rounds (the three take turns, so they see the same machine load). Peak
+memory is measured per method in a fresh subprocess (CPU: growth of the peak resident set
+while it runs; CUDA: peak allocated). Prints frames/s, ratios, peak memory, max abs
+differences and, if benchmarks/spin_features.py is present, the feature extractor's figures.
+The last line is one JSON object.
 
     python benchmarks/glot_track.py [--frames 1000] [--threads N] [--device cpu|cuda]
 """
@@ -14,12 +16,17 @@ one JSON object.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import importlib.util
 import json
+import resource
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -30,147 +37,180 @@ sys.path.insert(0, str(ROOT / "tests" / "glot"))
 
 from reference_glot import ReferenceGLoT
 
-from inference_server.glot import load_glot
+from inference_server.glot import GLoTModel, load_glot
 from inference_server.synthetic.glot_files import write_glot_checkpoint
 
 #: windows per batch of the official demo loop
 OFFICIAL_BATCH = 64
-#: interval of the resident-memory sampler, seconds
-SAMPLE_S = 0.005
+#: frames of the warm-up pass
+WARMUP_FRAMES = 80
+METHODS = ("official", "fast_verts", "fast")
+#: resident-set sampling interval, seconds
+SAMPLE_S = 0.002
+#: glibc mallopt parameter number and the fixed threshold used while measuring memory
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def _setup(frames: int, device: torch.device) -> tuple[GLoTModel, ReferenceGLoT, torch.Tensor]:
+    with tempfile.TemporaryDirectory() as tmp:
+        model = load_glot(write_glot_checkpoint(Path(tmp) / "table1_3dpw_weights.pth.tar"), device)
+    ref = ReferenceGLoT(dict(model.state_dict()))
+    feats = torch.rand(frames, 2048, generator=torch.Generator().manual_seed(0)).to(device)
+    return model, ref, feats
+
+
+def _methods(model: GLoTModel, ref: ReferenceGLoT, feats: torch.Tensor
+             ) -> dict[str, Callable[[torch.Tensor], object]]:
+    def official(x: torch.Tensor) -> dict:
+        with torch.inference_mode():
+            return ref.run_track(x, batch=OFFICIAL_BATCH)
+
+    return {"official": official,
+            "fast_verts": lambda x: model.infer_track(x, with_verts=True),
+            "fast": lambda x: model.infer_track(x)}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed_interleaved(fns: dict, feats: torch.Tensor, device: torch.device, repeats: int
+                       ) -> dict[str, tuple[float, object]]:
+    """Per method: best wall time over ``repeats`` interleaved rounds, and its last result."""
+    best: dict[str, tuple[float, object]] = {}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            _sync(device)
+            start = time.perf_counter()
+            result = fn(feats)
+            _sync(device)
+            elapsed = time.perf_counter() - start
+            best[name] = (min(best.get(name, (float("inf"),))[0], elapsed), result)
+    return best
+
+
+def _peak_memory_mb(name: str, args: argparse.Namespace) -> float:
+    """Peak memory growth of one method: a fresh subprocess on CPU, in-process on CUDA."""
+    cmd = [sys.executable, __file__, "--memory-of", name, "--frames", str(args.frames),
+           "--threads", str(args.threads), "--device", args.device]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["peak_mb"]
 
 
 def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * 4096
-    except OSError:
-        return 0
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize()
 
 
-class PeakMemory:
-    """Peak resident memory (CPU) or peak allocated CUDA memory above the start, in MB."""
+def _cpu_peak_growth(fn: Callable[[], object]) -> int:
+    """Peak resident-set growth (bytes) while ``fn`` runs, sampled by a thread.
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.peak = 0
-        self._stop = threading.Event()
+    Large blocks are forced to mmap (freed memory goes back to the OS at once), so the
+    resident set follows the live tensors rather than the allocator's cache.
+    """
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    libc.malloc_trim(0)
+    base = peak = _rss_bytes()
+    done = threading.Event()
 
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes())
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss_bytes())
             time.sleep(SAMPLE_S)
 
-    def __enter__(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.base = torch.cuda.memory_allocated()
-        else:
-            self.base = self.peak = _rss_bytes()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            self.peak = torch.cuda.max_memory_allocated()
-        else:
-            self._stop.set()
-            self._thread.join()
-
-    @property
-    def mb(self) -> float:
-        return round((self.peak - self.base) / 1e6, 1)
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    fn()
+    done.set()
+    thread.join()
+    return max(peak, _rss_bytes()) - base
 
 
-def _timed(fn, device: torch.device, repeats: int) -> tuple[float, object, float]:
-    """Best wall time of ``repeats`` runs, the last result, and the peak memory (MB)."""
-    best, result, mem = float("inf"), None, 0.0
-    for _ in range(repeats):
-        with PeakMemory(device) as pm:
-            start = time.perf_counter()
-            result = fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - start)
-        mem = max(mem, pm.mb)
-    return best, result, mem
+def _measure_memory_here(name: str, args: argparse.Namespace) -> None:
+    device = torch.device(args.device)
+    model, ref, feats = _setup(args.frames, device)
+    fn = _methods(model, ref, feats)[name]
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn(feats)
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        peak = _cpu_peak_growth(lambda: fn(feats))
+    print(json.dumps({"method": name, "peak_mb": round(peak / 1e6, 1)}))
 
 
-def _extractor_figures() -> dict | None:
+def _extractor_figures(device: str) -> dict | None:
     path = ROOT / "benchmarks" / "spin_features.py"
     if not path.is_file():
         return None
     spec = importlib.util.spec_from_file_location("spin_features", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.measure_extractor() if hasattr(module, "measure_extractor") else None
+    if not hasattr(module, "measure_extractor"):
+        return None
+    return module.measure_extractor(device=device)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-extractor", action="store_true", help="skip the SPIN figures")
-    args = parser.parse_args(argv)
+    parser.add_argument("--memory-of", choices=METHODS, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.memory_of:
+        _measure_memory_here(args.memory_of, args)
+        return {}
     device = torch.device(args.device)
-    with tempfile.TemporaryDirectory() as tmp:
-        model = load_glot(write_glot_checkpoint(Path(tmp) / "table1_3dpw_weights.pth.tar"), device)
-    ref = ReferenceGLoT({k: v for k, v in model.state_dict().items()})
-    feats = torch.rand(args.frames, 2048, generator=torch.Generator().manual_seed(0)).to(device)
-
-    # warm-up (allocator, kernels)
-    with torch.inference_mode():
-        ref.run_track(feats[:80], batch=OFFICIAL_BATCH)
-    model.infer_track(feats[:80], with_verts=True)
-
-    def official():
-        with torch.inference_mode():
-            return ref.run_track(feats, batch=OFFICIAL_BATCH)
-
-    t_off, out_off, mem_off = _timed(official, device, args.repeats)
-    t_fv, out_fv, mem_fv = _timed(lambda: model.infer_track(feats, with_verts=True), device,
-                                  args.repeats)
-    t_f, out_f, mem_f = _timed(lambda: model.infer_track(feats), device, args.repeats)
-    diff = {k: float((getattr(out_fv, k) - out_off[k]).abs().max())
-            for k in ("theta", "rotmat", "kp_3d", "verts")}
-    diff_lean = {k: float((getattr(out_f, k) - out_off[k]).abs().max())
-                 for k in ("theta", "rotmat", "kp_3d")}
+    model, ref, feats = _setup(args.frames, device)
+    fns = _methods(model, ref, feats)
+    for fn in fns.values():  # warm-up (allocator, kernels)
+        fn(feats[:WARMUP_FRAMES])
+    runs = _timed_interleaved(fns, feats, device, args.repeats)
+    (t_off, off), (t_fv, fv), (t_f, f) = (runs[m] for m in METHODS)
+    mem = {m: _peak_memory_mb(m, args) for m in METHODS}
     n = args.frames
     fig = {
         "benchmark": "glot_track", "device": str(device), "frames": n,
-        "threads": torch.get_num_threads(),
-        "official_fps": round(n / t_off, 1),
-        "fast_fps": round(n / t_fv, 1),
+        "threads": torch.get_num_threads(), "repeats": args.repeats,
+        "official_fps": round(n / t_off, 1), "fast_fps": round(n / t_fv, 1),
         "fast_no_verts_fps": round(n / t_f, 1),
-        "ratio": round(t_off / t_fv, 2),
-        "ratio_no_verts": round(t_off / t_f, 2),
-        "official_ms_per_frame": round(1000 * t_off / n, 3),
-        "fast_ms_per_frame": round(1000 * t_fv / n, 3),
-        "peak_mem_mb_official": mem_off, "peak_mem_mb_fast": mem_fv,
-        "peak_mem_mb_fast_no_verts": mem_f,
-        "max_abs_diff": diff, "max_abs_diff_no_verts": diff_lean,
+        "ratio": round(t_off / t_fv, 2), "ratio_no_verts": round(t_off / t_f, 2),
+        "peak_mem_mb_official": mem["official"], "peak_mem_mb_fast": mem["fast_verts"],
+        "peak_mem_mb_fast_no_verts": mem["fast"],
+        "max_abs_diff": {k: float((getattr(fv, k) - off[k]).abs().max())
+                         for k in ("theta", "rotmat", "kp_3d", "verts")},
+        "max_abs_diff_no_verts": {k: float((getattr(f, k) - off[k]).abs().max())
+                                  for k in ("theta", "rotmat", "kp_3d")},
     }
-    print(f"GLoT, {n}-frame track on {device} ({fig['threads']} threads), best of {args.repeats}")
-    print(f"  official per-window loop (batch {OFFICIAL_BATCH}): {fig['official_fps']:8.1f} frames/s"
-          f"  peak +{mem_off} MB")
-    print(f"  infer_track (with verts):           {fig['fast_fps']:8.1f} frames/s"
-          f"  peak +{mem_fv} MB  ratio {fig['ratio']}x")
-    print(f"  infer_track (joints only):          {fig['fast_no_verts_fps']:8.1f} frames/s"
-          f"  peak +{mem_f} MB  ratio {fig['ratio_no_verts']}x")
-    print(f"  max abs diff vs official: {diff}")
+    print(f"GLoT, {n}-frame track on {device} ({fig['threads']} threads), "
+          f"best of {args.repeats} interleaved rounds")
+    print(f"  official per-window loop (batch {OFFICIAL_BATCH}): {fig['official_fps']:8.1f} "
+          f"frames/s  peak +{mem['official']} MB")
+    print(f"  infer_track (with verts):            {fig['fast_fps']:8.1f} frames/s  "
+          f"peak +{mem['fast_verts']} MB  ratio {fig['ratio']}x")
+    print(f"  infer_track (joints only):           {fig['fast_no_verts_fps']:8.1f} frames/s  "
+          f"peak +{mem['fast']} MB  ratio {fig['ratio_no_verts']}x")
+    print(f"  max abs diff vs official: {fig['max_abs_diff']}")
     if not args.no_extractor:
-        extractor = _extractor_figures()
-        if extractor is not None:
-            fig["extractor"] = extractor
-            print(f"  feature extractor: {extractor}")
-        else:
-            print("  feature extractor: benchmarks/spin_features.py not available")
+        extractor = _extractor_figures(args.device)
+        fig["extractor"] = extractor
+        print(f"  feature extractor: {extractor or 'benchmarks/spin_features.py not available'}")
     print(json.dumps(fig))
     return fig
 
