@@ -22,3 +22,4 @@ def synthetic_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("models")
     write_synthetic_models(folder, seed=0)
     return folder
+

@@ -7,11 +7,11 @@ from pathlib import Path
 import bpy
 import numpy as np
 from anim_support import evaluated_vertices, make_clip, make_track
-from glot_blender.core.smpl_pickle import load_smpl_pickle
 
 from glot_blender.blender.apply import ApplyOptions, apply_track
 from glot_blender.blender.armature import create_smpl_armature, create_smpl_mesh
 from glot_blender.core.kinematics import CAMERA_TO_BLENDER, forward_kinematics
+from glot_blender.core.smpl_pickle import load_smpl_pickle
 from glot_blender.core.smpl_skeleton import JOINT_NAMES
 
 SKIN_TOL_M = 1e-4  # measured ~6e-6 m (weights under 1e-4 are not written to vertex groups)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
+from torch_support import torch_threads
 
 #: torch threads in these tests (the machine is shared)
 TEST_THREADS = 2
@@ -13,10 +13,8 @@ TEST_THREADS = 2
 
 @pytest.fixture(scope="module", autouse=True)
 def _few_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(TEST_THREADS)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(TEST_THREADS):
+        yield
 
 
 @pytest.fixture(scope="session")

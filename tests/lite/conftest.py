@@ -18,8 +18,6 @@ import pytest
 
 WHEEL = "ultralytics==8.4.190"
 MEMBER = "ultralytics/assets/bus.jpg"
-#: hand-measured square boxes [cx, cy, w, h] of the two fully visible people in bus.jpg
-BUS_PEOPLE = ((153.0, 650.0, 500.0, 500.0), (282.0, 635.0, 450.0, 450.0))
 
 
 def _cache_dir() -> Path:
@@ -39,7 +37,7 @@ def bus_photo() -> Path:
     if not wheels:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                "-q", "-d", str(cache), WHEEL]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
         wheels = list(cache.glob("ultralytics-*.whl"))
         if done.returncode != 0 or not wheels:
             pytest.skip(f"could not fetch {WHEEL} for its sample photo: {done.stderr[-300:]}")

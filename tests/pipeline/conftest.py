@@ -13,7 +13,6 @@ import torch
 VIDEO_SIZE = (320, 240)
 VIDEO_FRAMES = 16
 PERSON_HEIGHT = 150.0
-MIN_TRACK_LEN = 5
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +44,3 @@ def engine(synthetic_models: Path, low_threads: None):
     from inference_server.pipeline import Engine
 
     return Engine(models_dir=synthetic_models, device="cpu")
-
-
-def sha256_of(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

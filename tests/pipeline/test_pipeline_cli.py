@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MIN_TRACK_LEN  # tests/pipeline/conftest.py
+from pipeline_support import MIN_TRACK_LEN
 
 from glot_blender.core.motion_clip import read_clip
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import synthetic_video
-from conftest import MIN_TRACK_LEN, sha256_of  # tests/pipeline/conftest.py
+from pipeline_support import MIN_TRACK_LEN, sha256_of
 
 from glot_blender.core.motion_clip import read_clip
 from inference_server.errors import (
