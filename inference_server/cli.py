@@ -8,7 +8,10 @@ one function, and turns errors into one line on stderr. Exit codes: 0 ok, 2 a kn
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .errors import GlotError
+from .errors import GlotError, InvalidRequestError
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -120,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the detector every K-th analysed frame and track in between")
     a.add_argument("--keep-partial", action="store_true",
                    help="for a truncated/corrupt video, keep what was decoded before the damage")
+    fbx = a.add_mutually_exclusive_group()
+    fbx.add_argument("--fbx", type=Path, default=None,
+                     help="FBX file to write as well (default: the clip's name with .fbx); "
+                     "needs Blender's bpy module in this Python")
+    fbx.add_argument("--no-fbx", action="store_true", help="write the motion clip only")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     m = sub.add_parser("models", help="list every model file, where it was looked for, what is missing")
@@ -144,6 +152,8 @@ def cmd_analyze(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int
         focal_px=args.focal_px, min_track_len=args.min_track_len, models_dir=args.models,
         detect_every=args.detect_every, keep_partial=args.keep_partial,
     )
+    if args.fbx is not None and args.fbx.suffix.lower() != ".fbx":
+        raise InvalidRequestError(f"--fbx {args.fbx}: the file name must end in .fbx")
     printer = None if args.quiet else ProgressPrinter(stderr)
     try:
         result = Engine(models_dir=args.models, device=args.device).analyze(options, progress=printer)
@@ -153,7 +163,34 @@ def cmd_analyze(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int
     stderr.writelines(f"note: {notice}\n" for notice in result.notices)
     stdout.write(f"{len(result.tracks)} person(s), backend {result.backend}, "
                  f"written to {result.path}\n{summary_table(result)}\n")
+    if args.no_fbx:
+        return EXIT_OK
+    fbx_path = args.fbx or Path(result.path).with_suffix(".fbx")
+    if importlib.util.find_spec("bpy") is None:
+        stdout.write(f"FBX: not written (Blender's bpy module is not installed in this Python: "
+                     f"pip install bpy, or open {result.path} with the Blender extension)\n")
+        return EXIT_OK
+    write_fbx(Path(result.path), fbx_path)
+    stdout.write(f"FBX: {fbx_path}\n")
     return EXIT_OK
+
+
+def write_fbx(clip_path: Path, fbx_path: Path) -> None:
+    """Runs glot_blender.blender.clip_to_fbx in its own process (bpy never enters this one);
+    raises GlotError with its one-line message when it fails."""
+    env = dict(os.environ)
+    spec = importlib.util.find_spec("glot_blender")
+    if spec is not None and spec.submodule_search_locations:
+        root = str(Path(next(iter(spec.submodule_search_locations))).parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    done = subprocess.run([sys.executable, "-m", "glot_blender.blender.clip_to_fbx",
+                           str(clip_path), str(fbx_path)],
+                          check=False, capture_output=True, text=True, env=env)
+    if done.returncode != 0 or not fbx_path.is_file():
+        lines = done.stderr.strip().splitlines()
+        reason = lines[-1] if lines else f"exit code {done.returncode}"
+        raise GlotError(f"the motion clip was written to {clip_path}, but not the FBX "
+                        f"{fbx_path} ({reason}); use --no-fbx to skip it")
 
 
 def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:

@@ -7,7 +7,7 @@ the scene frame range are restored afterwards, so an export never changes the sc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -84,7 +84,8 @@ def deformed_meshes(armature_obj: Any) -> list[Any]:
 
 @contextmanager
 def _selected_only(objects: list[Any], scene: Any) -> Iterator[None]:
-    """Select exactly ``objects`` (first one active) and the action's frame range; restore."""
+    """Select exactly ``objects`` (first one active) and the frame range covering the
+    armatures' actions; restore."""
     view_layer = bpy.context.view_layer
     before = [o for o in view_layer.objects if o.select_get()]
     active = view_layer.objects.active
@@ -95,9 +96,10 @@ def _selected_only(objects: list[Any], scene: Any) -> Iterator[None]:
         for o in objects:
             o.select_set(True)
         view_layer.objects.active = objects[0]
-        action = objects[0].animation_data.action
-        start, end = action.frame_range
-        scene.frame_start, scene.frame_end = int(start), round(end)
+        ranges = [o.animation_data.action.frame_range for o in objects
+                  if o.type == "ARMATURE" and o.animation_data and o.animation_data.action]
+        scene.frame_start = int(min(r[0] for r in ranges))
+        scene.frame_end = round(max(r[1] for r in ranges))
         yield
     finally:
         for o in view_layer.objects:
@@ -119,14 +121,27 @@ def export_fbx(
     armature_obj: Any, filepath: str | Path, preset: str | FbxPreset = "unity", scene: Any = None
 ) -> Path:
     """Write the armature, its deformed meshes and its active action to an FBX file."""
+    return export_fbx_armatures([armature_obj], filepath, preset, scene)
+
+
+def export_fbx_armatures(
+    armature_objs: Sequence[Any], filepath: str | Path, preset: str | FbxPreset = "unity",
+    scene: Any = None,
+) -> Path:
+    """Write several animated armatures (one per person), their deformed meshes and each
+    one's active action to ONE FBX file; the frame range covers all actions."""
     if isinstance(preset, str):
         if preset not in FBX_PRESETS:
             raise ExportError(f"unknown FBX preset '{preset}'; use one of {sorted(FBX_PRESETS)}")
         preset = FBX_PRESETS[preset]
-    _check_armature(armature_obj)
+    if not armature_objs:
+        raise ExportError("nothing to export: no armature was given")
+    for obj in armature_objs:
+        _check_armature(obj)
     path = _target_path(filepath, ".fbx")
     scene = scene or bpy.context.scene
-    with _selected_only([armature_obj, *deformed_meshes(armature_obj)], scene):
+    objects = [*armature_objs, *(m for a in armature_objs for m in deformed_meshes(a))]
+    with _selected_only(objects, scene):
         result = bpy.ops.export_scene.fbx(
             filepath=str(path),
             use_selection=True,

@@ -29,7 +29,7 @@ def test_analyze_writes_a_clip_and_prints_the_people(walk_video, synthetic_model
     out = tmp_path / "walk.npz"
     proc = _cli("analyze", str(walk_video.path), "-o", str(out), "--models", str(synthetic_models),
                 "--detector", "hog", "--device", "cpu", "--min-track-len", str(MIN_TRACK_LEN),
-                "--fov-deg", "70", home=tmp_path)
+                "--fov-deg", "70", "--no-fbx", home=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "1 person(s), backend glot" in proc.stdout
     header = next(line for line in proc.stdout.splitlines() if "person" in line and "frames" in line)
