@@ -170,14 +170,15 @@ def cmd_analyze(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int
         stdout.write(f"FBX: not written (Blender's bpy module is not installed in this Python: "
                      f"pip install bpy, or open {result.path} with the Blender extension)\n")
         return EXIT_OK
-    write_fbx(Path(result.path), fbx_path)
-    stdout.write(f"FBX: {fbx_path}\n")
+    report = write_fbx(Path(result.path), fbx_path)
+    stdout.write(f"{report}FBX: {fbx_path}\n")
     return EXIT_OK
 
 
-def write_fbx(clip_path: Path, fbx_path: Path) -> None:
-    """Runs glot_blender.blender.clip_to_fbx in its own process (bpy never enters this one);
-    raises GlotError with its one-line message when it fails."""
+def write_fbx(clip_path: Path, fbx_path: Path) -> str:
+    """Runs glot_blender.blender.clip_to_fbx in its own process (bpy never enters this one)
+    and returns the lines it printed about people left out; raises GlotError with its
+    one-line message when it fails."""
     env = dict(os.environ)
     spec = importlib.util.find_spec("glot_blender")
     if spec is not None and spec.submodule_search_locations:
@@ -191,6 +192,7 @@ def write_fbx(clip_path: Path, fbx_path: Path) -> None:
         reason = lines[-1] if lines else f"exit code {done.returncode}"
         raise GlotError(f"the motion clip was written to {clip_path}, but not the FBX "
                         f"{fbx_path} ({reason}); use --no-fbx to skip it")
+    return "".join(line + "\n" for line in done.stdout.splitlines() if "left out" in line)
 
 
 def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:

@@ -25,6 +25,9 @@ EXIT_ERROR = 2
 #: default strength of the zero-lag Gaussian smoothing (0 = off, 1 = strongest)
 DEFAULT_SMOOTHING = 0.5
 RIG_NAME = "SMPL P{track_id}"
+#: people whose mean confidence is below this get no rig (the pose model never really saw
+#: them: a false detection, or someone hidden throughout)
+MIN_MEAN_CONFIDENCE = 0.1
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,16 @@ class FbxJob:
     smoothing: float = DEFAULT_SMOOTHING
 
 
-def convert(job: FbxJob) -> list[str]:
-    """Write ``job.fbx``; returns the rig names (one per person). Raises AnimError/MotionClipError."""
+@dataclass(frozen=True)
+class FbxResult:
+    """rigs: names of the armatures written; skipped: (track id, mean confidence) left out."""
+
+    rigs: list[str]
+    skipped: list[tuple[int, float]]
+
+
+def convert(job: FbxJob) -> FbxResult:
+    """Write ``job.fbx`` with one rig per confident person. Raises AnimError/MotionClipError."""
     import bpy
 
     from ..core.motion_clip import read_clip
@@ -49,20 +60,24 @@ def convert(job: FbxJob) -> list[str]:
     from .export import export_fbx_armatures
 
     clip = read_clip(job.clip)
-    if not clip.tracks:
-        raise AnimError(f"motion clip '{job.clip.name}' has no people in it: nothing to export")
+    mean_conf = {t.track_id: float(t.confidence.mean()) for t in clip.tracks}
+    tracks = [t for t in clip.tracks if mean_conf[t.track_id] >= MIN_MEAN_CONFIDENCE]
+    skipped = [(i, c) for i, c in mean_conf.items() if c < MIN_MEAN_CONFIDENCE]
+    if not tracks:
+        raise AnimError(f"motion clip '{job.clip.name}' has no person with a mean confidence of "
+                        f"at least {MIN_MEAN_CONFIDENCE}: nothing to export")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     smoothing = SmoothingOptions(strength=job.smoothing) if job.smoothing > 0 else None
     options = ApplyOptions(root_motion=True, root_placement="camera", smoothing=smoothing)
     rigs = []
-    for track in clip.tracks:
+    for track in tracks:
         rig = create_smpl_armature(track.rest_joints, name=RIG_NAME.format(track_id=track.track_id),
                                    collection=scene.collection)
         apply_track(rig, clip, track.track_id, options, scene)
         rigs.append(rig)
     export_fbx_armatures(rigs, job.fbx, job.preset, scene)
-    return [r.name for r in rigs]
+    return FbxResult([r.name for r in rigs], skipped)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,11 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     job = FbxJob(args.clip, args.fbx, args.preset, args.smoothing)
     try:
-        rigs = convert(job)
+        result = convert(job)
     except (AnimError, MotionClipError, OSError) as exc:
         sys.stderr.write(f"clip_to_fbx: error: {exc}\n")
         return EXIT_ERROR
-    sys.stdout.write(f"{len(rigs)} rig(s) written to {job.fbx}\n")
+    for track_id, conf in result.skipped:
+        sys.stdout.write(f"person {track_id} left out of the FBX (mean confidence {conf:.2f} "
+                         f"< {MIN_MEAN_CONFIDENCE})\n")
+    sys.stdout.write(f"{len(result.rigs)} rig(s) written to {job.fbx}\n")
     return EXIT_OK
 
 
