@@ -1,6 +1,10 @@
 """Benchmark: a synthetic 720p video through the whole pipeline on CPU, synthetic weights.
 
-Prints, for each backend in BACKENDS:
+Prints, for each backend in BACKENDS (glot with synthetic weights, lite = BlazePose full):
+- frames/s per stage and overall on 720p videos of ONE and of THREE photographed people
+  (the man from bus.jpg, ultralytics' sample photo, pasted onto a blurred copy of the photo
+  and drifting sideways), the same videos for every backend;
+and, for backends that see drawn figures (not lite: BlazePose finds only real-looking people):
 - frames/s per stage (decode over both passes, detect, track, crop, features, pose = GLoT,
   write) and overall, detecting every frame and every K-th frame, in the same run;
 - peak resident memory (ru_maxrss) of a fresh subprocess analysing the first SHORT vs LONG
@@ -44,6 +48,8 @@ class BackendCase:
 
     name: str
     prepare: Callable[[Path], None]
+    #: also run on the synthetic walker video (drawn figures: BlazePose sees no one there)
+    walker: bool = True
 
 
 def _synthetic_glot_models(folder: Path) -> None:
@@ -53,8 +59,55 @@ def _synthetic_glot_models(folder: Path) -> None:
         write_synthetic_models(folder, seed=0)
 
 
-#: add the lite backend here: BackendCase("lite", lambda folder: None)
-BACKENDS: tuple[BackendCase, ...] = (BackendCase("glot", _synthetic_glot_models),)
+BACKENDS: tuple[BackendCase, ...] = (
+    BackendCase("glot", _synthetic_glot_models),
+    BackendCase("lite", lambda folder: None, walker=False),
+)
+#: photo people videos: the man on the left of bus.jpg (rows, columns of the photo), pasted
+#: PHOTO_PERSON_HEIGHT px tall at these x positions on a blurred copy of the photo, drifting
+PHOTO_PERSON = (slice(380, 1000), slice(0, 270))
+PHOTO_PERSON_HEIGHT = 600
+PHOTO_PERSON_TOP = 60
+PHOTO_PEOPLE_X = {1: (500,), 3: (120, 500, 880)}
+DRIFT_PX_PER_FRAME = 1.0
+BLUR_SIGMA = 25.0
+
+
+def make_people_video(path: Path, photo: Path, people: int, frames: int) -> None:
+    """A 720p video of ``people`` real (photographed) standing people drifting sideways."""
+    import cv2
+
+    img = cv2.imread(str(photo))
+    person = img[PHOTO_PERSON]
+    h, w = person.shape[:2]
+    person = cv2.resize(person, (round(w * PHOTO_PERSON_HEIGHT / h), PHOTO_PERSON_HEIGHT),
+                        interpolation=cv2.INTER_AREA)
+    background = cv2.resize(cv2.GaussianBlur(img, (0, 0), BLUR_SIGMA), SIZE)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, SIZE)
+    for i in range(frames):
+        frame = background.copy()
+        for x in PHOTO_PEOPLE_X[people]:
+            x0 = x + round(DRIFT_PX_PER_FRAME * i)
+            frame[PHOTO_PERSON_TOP:PHOTO_PERSON_TOP + PHOTO_PERSON_HEIGHT,
+                  x0:x0 + person.shape[1]] = person
+        writer.write(frame)
+    writer.release()
+
+
+def bus_photo(work: Path) -> Path:
+    """bus.jpg from the ultralytics wheel (cached by the lite tests, else fetched with pip)."""
+    import os
+    import zipfile
+
+    cache = Path(os.environ.get("GLOT_TEST_CACHE") or Path.home() / ".cache" / "glot-mocap-tests")
+    photo = cache / "bus.jpg"
+    if photo.is_file():
+        return photo
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                    "-q", "-d", str(work), "ultralytics==8.4.190"], check=True)
+    with zipfile.ZipFile(next(work.glob("ultralytics-*.whl"))) as wheel:
+        (work / "bus.jpg").write_bytes(wheel.read("ultralytics/assets/bus.jpg"))
+    return work / "bus.jpg"
 
 
 def make_video(path: Path, frames: int) -> None:
@@ -95,6 +148,7 @@ def analyze(video: Path, out: Path, models: Path, backend: str, end: int | None,
     return {
         "frames": result.frame_count, "crops": crops, "wall_s": wall,
         "people": len(result.tracks), "timings": result.timings,
+        "mean_confidence": [round(t.mean_confidence, 3) for t in result.tracks],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
 
@@ -150,6 +204,8 @@ def main() -> None:
     p.add_argument("--short", type=int, default=500)
     p.add_argument("--long", type=int, default=2000)
     p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--people-frames", type=int, default=60,
+                   help="frames of the photographed-people videos (1 and 3 people)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 40 / 60 / 120 frames")
     p.add_argument("--workdir", type=Path, default=None)
     # child-process mode (one memory measurement)
@@ -174,10 +230,26 @@ def main() -> None:
 
     figures: dict = {"size": list(SIZE), "threads": args.threads, "torch": torch.__version__,
                      "opencv": cv2.__version__, "detector": "hog", "backends": {}}
+    photo = bus_photo(work)
+    people_videos = {}
+    for n in PHOTO_PEOPLE_X:
+        people_videos[n] = work / f"people{n}_720_{args.people_frames}.mp4"
+        if not people_videos[n].exists():
+            make_people_video(people_videos[n], photo, n, args.people_frames)
     for case in BACKENDS:
         models = work / f"models_{case.name}"
         models.mkdir(exist_ok=True)
         case.prepare(models)
+        figures["backends"][case.name] = {}
+        for n, video in people_videos.items():
+            print(f"\n[{case.name}] {n} photographed person(s), 720p, {args.people_frames} frames")
+            res = run_child(video, work / "p.npz", models, case.name, None, 1, args.threads)
+            print_rates("detect every frame", res)
+            figures["backends"][case.name][f"people{n}"] = {
+                "fps": rates(res), "people_found": res["people"],
+                "mean_confidence": res["mean_confidence"], "frames": res["frames"]}
+        if not case.walker:
+            continue
         print(f"\n[{case.name}] speed, first {args.frames} frames (fresh process each)")
         every1 = run_child(long_video, work / "a.npz", models, case.name, args.frames, 1,
                            args.threads)
@@ -197,14 +269,14 @@ def main() -> None:
         print(f"  {short['frames']} frames: {short['peak_rss_mb']:.0f} MB; {long['frames']} "
               f"frames: {long['peak_rss_mb']:.0f} MB; ratio {ratio:.3f} (target <= 1.2)")
         print_rates(f"{long['frames']}-frame run", long)
-        figures["backends"][case.name] = {
+        figures["backends"][case.name] |= {
             "fps_every1": rates(every1), "fps_everyk": rates(everyk), "k": args.every,
             "speedup_everyk": speedup, "speed_frames": every1["frames"],
             "rss_mb_short": short["peak_rss_mb"], "rss_mb_long": long["peak_rss_mb"],
             "frames_short": short["frames"], "frames_long": long["frames"],
             "mem_ratio": ratio, "fps_long": rates(long),
         }
-    first = figures["backends"][BACKENDS[0].name]
+    first = next(figures["backends"][c.name] for c in BACKENDS if c.walker)
     figures["mem_ratio"] = first["mem_ratio"]
     figures["speedup_everyk"] = first["speedup_everyk"]
     print(json.dumps(figures, sort_keys=True))
