@@ -129,3 +129,25 @@ def test_clip_to_fbx_errors_are_one_line(analysed) -> None:
                               text=True, timeout=120)
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 2 and len(lines) == 1 and expected in lines[0], done.stderr
+
+
+HIDE_BPY = """
+import importlib.util, sys
+real_find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if name == "bpy" else real_find_spec(name, *a)
+from inference_server.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_without_bpy_the_clip_is_written_and_the_summary_says_no_fbx(analysed) -> None:
+    folder, _out, _proc = analysed
+    out = folder / "no-bpy.npz"
+    proc = subprocess.run(
+        [sys.executable, "-c", HIDE_BPY, "analyze", str(folder / "bus.mp4"), "-o", str(out),
+         "--backend", "lite", "--detector", "hog", "--device", "cpu", "--end", "12",
+         "--min-track-len", "10", "-q"],
+        check=False, cwd=REPO, env=_env(folder), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.is_file() and not out.with_suffix(".fbx").exists()
+    assert "FBX: not written (Blender's bpy module is not installed" in proc.stdout

@@ -38,6 +38,7 @@ def test_analyze_writes_a_clip_and_prints_the_people(walk_video, synthetic_model
     assert "detect" in proc.stderr and "features" in proc.stderr and "[#" in proc.stderr
     clip = read_clip(out)
     assert clip.track_ids == [1]
+    assert not out.with_suffix(".fbx").exists() and "FBX" not in proc.stdout  # --no-fbx
     assert clip.focal_px == pytest.approx(0.5 * walk_video.width / math.tan(math.radians(35)))
 
 
