@@ -1,0 +1,255 @@
+"""Make the README's pictures with the real pipeline (lite backend + Blender Cycles).
+
+Steps: a short video from a real photograph (``bus.jpg``, two people standing, from the
+``ultralytics`` wheel on PyPI, AGPL-3.0), the real analysis (``Engine.analyze`` with the
+``lite`` MediaPipe BlazePose backend and OpenCV's HOG detector), then, in Blender (bpy, in a
+subprocess of this script): one SMPL rig per person (``create_smpl_armature`` +
+``apply_track`` with root placement "camera"), simple capsules skinned to the bones, a
+camera matching the video, one frame rendered with Cycles on the CPU; finally the video
+frame and the render side by side (OpenCV).
+
+Run: ``.venv/bin/python tools/make_readme_pictures.py [--out docs/images]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+WHEEL = "ultralytics==8.4.190"
+MEMBER = "ultralytics/assets/bus.jpg"
+FRAMES = 30
+FPS = 30
+SIZE = (640, 616)
+PHOTO_REGION = (0, 300, 810, 1080)  # x0, y0, x1, y1 of bus.jpg: full bodies
+ZOOM_PER_FRAME = 0.002
+PAN_PX_PER_FRAME = 1.0
+MIN_TRACK_LEN = 10
+SHOWN_FRAME = 15  # 0-based video frame rendered
+RENDER_SAMPLES = 32
+BONE_RADIUS = 0.03
+JOINT_RADIUS = 0.04
+#: only people the pose model saw well are drawn (mean per-frame confidence)
+MIN_CONFIDENCE = 0.5
+JPEG_QUALITY = 85
+
+
+def fetch_photo(cache: Path) -> Path:
+    """bus.jpg extracted from the ultralytics wheel (downloaded once with pip, no deps)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    photo = cache / "bus.jpg"
+    if photo.is_file():
+        return photo
+    wheels = list(cache.glob("ultralytics-*.whl"))
+    if not wheels:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
+                        "--only-binary=:all:", "-q", "-d", str(cache), WHEEL], check=True)
+        wheels = list(cache.glob("ultralytics-*.whl"))
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        photo.write_bytes(wheel.read(MEMBER))
+    return photo
+
+
+def write_video(photo: Path, path: Path) -> list[np.ndarray]:
+    """A gentle zoom/pan over the photo; returns the frames written (BGR)."""
+    import cv2
+
+    x0, y0, x1, y1 = PHOTO_REGION
+    region = cv2.imread(str(photo))[y0:y1, x0:x1]
+    h, w = region.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, SIZE)
+    frames = []
+    for i in range(FRAMES):
+        s = 1.0 + ZOOM_PER_FRAME * i
+        warp = np.array([[s, 0.0, -PAN_PX_PER_FRAME * i], [0.0, s, 0.0]])
+        frame = cv2.warpAffine(region, warp, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        frame = cv2.resize(frame, SIZE, interpolation=cv2.INTER_AREA)
+        writer.write(frame)
+        frames.append(frame)
+    writer.release()
+    return frames
+
+
+def analyze(video: Path, clip_path: Path) -> None:
+    from inference_server.pipeline import AnalyzeOptions, Engine
+
+    result = Engine(device="cpu").analyze(AnalyzeOptions(
+        video=video, output=clip_path, backend="lite", detector="hog", device="cpu",
+        min_track_len=MIN_TRACK_LEN))
+    print("analysed:", result)
+
+
+BLENDER_SCRIPT = r'''
+import sys
+import bpy
+import numpy as np
+from mathutils import Euler
+from glot_blender.core.motion_clip import read_clip
+from glot_blender.core.smpl_skeleton import DEFAULT_REST_JOINTS, JOINT_NAMES, PARENTS
+from glot_blender.blender.armature import (create_smpl_armature, create_skinned_mesh,
+                                           smpl_bone_layout_blender)
+from glot_blender.blender.apply import ApplyOptions, apply_track
+
+args = sys.argv[sys.argv.index("--") + 1:]
+clip_path, out_png, frame, samples, r_bone, r_joint, min_conf = args
+frame, samples, r_bone, r_joint = int(frame), int(samples), float(r_bone), float(r_joint)
+bpy.ops.wm.read_factory_settings(use_empty=True)
+scene = bpy.context.scene
+clip = read_clip(clip_path)
+
+def sphere(center, radius, n=10):
+    v, f = [], []
+    for i in range(n + 1):
+        th = np.pi * i / n
+        for k in range(2 * n):
+            ph = np.pi * k / n
+            v.append(center + radius * np.array([np.sin(th) * np.cos(ph),
+                                                 np.sin(th) * np.sin(ph), np.cos(th)]))
+    for i in range(n):
+        for k in range(2 * n):
+            a, b = i * 2 * n + k, i * 2 * n + (k + 1) % (2 * n)
+            f += [(a, b, b + 2 * n), (a, b + 2 * n, a + 2 * n)]
+    return np.array(v), np.array(f)
+
+def tube(p0, p1, radius, n=12):
+    axis = p1 - p0
+    length = np.linalg.norm(axis)
+    d = axis / max(length, 1e-9)
+    u = np.cross(d, [0.0, 0.0, 1.0] if abs(d[2]) < 0.9 else [1.0, 0.0, 0.0])
+    u /= np.linalg.norm(u)
+    w = np.cross(d, u)
+    ring = [radius * (np.cos(a) * u + np.sin(a) * w) for a in 2 * np.pi * np.arange(n) / n]
+    v = [p0 + r for r in ring] + [p1 + r for r in ring]
+    f = []
+    for k in range(n):
+        a, b = k, (k + 1) % n
+        f += [(a, b, b + n), (a, b + n, a + n)]
+    return np.array(v), np.array(f)
+
+def body(joints, tails):
+    """Capsules (tube + sphere) per SMPL bone, rigidly weighted: verts, faces, weights."""
+    vs, fs, ws, count = [], [], [], 0
+    for j in range(len(JOINT_NAMES)):
+        parts = [sphere(joints[j], r_joint)]
+        children = [c for c in range(len(PARENTS)) if PARENTS[c] == j]
+        for c in children:
+            parts.append(tube(joints[j], joints[c], r_bone))
+        if not children:
+            parts.append(tube(joints[j], tails[j], r_bone))
+            parts.append(sphere(tails[j], r_bone * 1.6 if JOINT_NAMES[j] == "head" else r_bone))
+        for v, f in parts:
+            vs.append(v); fs.append(f + count)
+            wt = np.zeros((len(v), len(JOINT_NAMES))); wt[:, j] = 1.0
+            ws.append(wt); count += len(v)
+    return np.concatenate(vs), np.concatenate(fs), np.concatenate(ws)
+
+colours = [(0.95, 0.45, 0.1, 1.0), (0.1, 0.55, 0.95, 1.0), (0.3, 0.85, 0.3, 1.0)]
+joints, tails = smpl_bone_layout_blender(DEFAULT_REST_JOINTS)
+verts, faces, weights = body(joints, tails)
+seen = [t.track_id for t in clip.tracks if float(t.confidence.mean()) >= float(min_conf)]
+for n, tid in enumerate(seen):
+    arm = create_smpl_armature(DEFAULT_REST_JOINTS, name=f"P{tid}",
+                               collection=scene.collection)
+    apply_track(arm, clip, tid, ApplyOptions(root_placement="camera"), scene=scene)
+    mesh = create_skinned_mesh(arm, verts, faces, weights, list(JOINT_NAMES), f"P{tid} body")
+    mat = bpy.data.materials.new(f"P{tid}")
+    mat.diffuse_color = colours[n % len(colours)]
+    mat.use_nodes = True
+    bsdf = mat.node_tree.nodes.get("Principled BSDF")
+    bsdf.inputs["Base Color"].default_value = colours[n % len(colours)]
+    bsdf.inputs["Roughness"].default_value = 0.5
+    mesh.data.materials.append(mat)
+    for poly in mesh.data.polygons:
+        poly.use_smooth = True
+
+cam_data = bpy.data.cameras.new("Video camera")
+cam_data.sensor_fit = "HORIZONTAL"
+cam_data.sensor_width = 36.0
+cam_data.lens = clip.focal_px * 36.0 / clip.width
+cam = bpy.data.objects.new("Video camera", cam_data)
+scene.collection.objects.link(cam)
+cam.rotation_euler = Euler((np.pi / 2, 0.0, 0.0), "XYZ")
+scene.camera = cam
+sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
+sun.data.energy = 4.0
+sun.rotation_euler = Euler((np.radians(60), np.radians(-20), np.radians(-30)), "XYZ")
+scene.collection.objects.link(sun)
+world = bpy.data.worlds.new("World"); scene.world = world
+world.use_nodes = True
+world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.6
+
+scene.render.engine = "CYCLES"
+scene.cycles.device = "CPU"
+scene.cycles.samples = samples
+try:
+    scene.cycles.use_denoising = True
+    scene.cycles.denoiser = "OPENIMAGEDENOISE"
+except (AttributeError, TypeError):
+    scene.cycles.use_denoising = False
+scene.render.threads_mode = "FIXED"
+scene.render.threads = 2
+scene.render.resolution_x, scene.render.resolution_y = clip.width, clip.height
+scene.render.resolution_percentage = 100
+scene.render.film_transparent = True
+scene.render.image_settings.file_format = "PNG"
+scene.render.image_settings.color_mode = "RGBA"
+scene.render.filepath = out_png
+scene.frame_set(frame)
+bpy.ops.render.render(write_still=True)
+print("rendered frame", frame, "people", seen, "of", clip.track_ids, "focal", clip.focal_px)
+'''
+
+
+def render(clip_path: Path, png: Path, blender_frame: int, work: Path) -> None:
+    script = work / "render_rigs.py"
+    script.write_text(BLENDER_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="2")
+    subprocess.run([sys.executable, str(script), "--", str(clip_path), str(png),
+                    str(blender_frame), str(RENDER_SAMPLES), str(BONE_RADIUS),
+                    str(JOINT_RADIUS), str(MIN_CONFIDENCE)], check=True, env=env, cwd=REPO)
+
+
+def compose(frame: np.ndarray, render_png: Path, out: Path) -> None:
+    """Video frame | render over a dimmed frame, side by side, as JPEG."""
+    import cv2
+
+    rgba = cv2.imread(str(render_png), cv2.IMREAD_UNCHANGED)
+    alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
+    base = frame.astype(np.float32) * 0.55
+    over = (rgba[:, :, :3].astype(np.float32) * alpha + base * (1.0 - alpha)).astype(np.uint8)
+    gap = np.full((frame.shape[0], 8, 3), 255, np.uint8)
+    both = np.concatenate([frame, gap, over], axis=1)
+    both = cv2.resize(both, (both.shape[1] * 3 // 4, both.shape[0] * 3 // 4),
+                      interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(out), both, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "images")
+    parser.add_argument("--cache", type=Path,
+                        default=Path.home() / ".cache" / "glot-mocap-tests")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    photo = fetch_photo(args.cache)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        frames = write_video(photo, work / "bus.mp4")
+        analyze(work / "bus.mp4", work / "bus.npz")
+        render(work / "bus.npz", work / "render.png", SHOWN_FRAME + 1, work)
+        compose(frames[SHOWN_FRAME], work / "render.png", args.out / "lite-rigs-cycles.jpg")
+    print("wrote", args.out / "lite-rigs-cycles.jpg")
+
+
+if __name__ == "__main__":
+    main()
