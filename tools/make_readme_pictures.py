@@ -206,6 +206,25 @@ scene.render.image_settings.color_mode = "RGBA"
 scene.render.filepath = out_png
 scene.frame_set(frame)
 bpy.ops.render.render(write_still=True)
+# a second view: the same frame from the side (three-quarter), to show the rig is 3D
+rigs = [o for o in scene.objects if o.type == "ARMATURE"]
+if rigs:
+    from mathutils import Vector
+    rig = rigs[0]
+    pelvis = rig.matrix_world @ rig.pose.bones["pelvis"].head
+    side = bpy.data.objects.new("Side camera", bpy.data.cameras.new("Side camera"))
+    side.data.lens = 50.0
+    scene.collection.objects.link(side)
+    side.location = pelvis + Vector((-2.4, -2.8, 0.1))
+    aim = side.constraints.new("TRACK_TO")
+    aim.target = rig
+    aim.subtarget = "pelvis"
+    aim.track_axis, aim.up_axis = "TRACK_NEGATIVE_Z", "UP_Y"
+    scene.camera = side
+    scene.render.film_transparent = False
+    scene.render.resolution_x, scene.render.resolution_y = 360, 480
+    scene.render.filepath = out_png.replace(".png", "_side.png")
+    bpy.ops.render.render(write_still=True)
 print("rendered frame", frame, "people", seen, "of", clip.track_ids, "focal", clip.focal_px)
 '''
 
@@ -248,7 +267,13 @@ def main() -> None:
         analyze(work / "bus.mp4", work / "bus.npz")
         render(work / "bus.npz", work / "render.png", SHOWN_FRAME + 1, work)
         compose(frames[SHOWN_FRAME], work / "render.png", args.out / "lite-rigs-cycles.jpg")
-    print("wrote", args.out / "lite-rigs-cycles.jpg")
+        side = work / "render_side.png"
+        if side.is_file():
+            import cv2
+
+            cv2.imwrite(str(args.out / "lite-rig-side.jpg"), cv2.imread(str(side)),
+                        [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    print("wrote", sorted(args.out.glob("lite-rig*.jpg")))
 
 
 if __name__ == "__main__":
