@@ -12,7 +12,7 @@ and, for backends that see drawn figures (not lite: BlazePose finds only real-lo
 The last line is one JSON object with every figure.
 
 CPU cost is dominated by the SPIN ResNet-50 (~50-100 ms per crop on 2 cores) and by OpenCV's
-HOG detector at 720p (~0.45 s per frame), so the video holds ONE walking person and the
+HOG detector at 720p (0.06-0.2 s per frame, depending on the load), so the video holds ONE walking person and the
 memory runs detect every MEM_DETECT_EVERY-th frame. Use --quick for a smoke run.
 
     python benchmarks/pipeline.py [--frames 120] [--every 5] [--short 500] [--long 2000]
