@@ -17,6 +17,7 @@ from bpy.props import BoolProperty, FloatProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from ..preferences import ADDON_ID, get_prefs
+from .reporting import run_reported
 from .runtime import STATUS_OK, AnalysisJob, JobOutcome, get_runtime
 from .tasks import TaskError, analysis_request, load_clip_into_scene, server_config
 
@@ -239,17 +240,13 @@ class GLOT_OT_load_clip(bpy.types.Operator, ImportHelper):
         return context.scene is not None and _running_job() is None
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
+        def load() -> str:
             clip = load_clip_into_scene(
                 context.scene, self.filepath, get_prefs(context).default_smoothing
             )
-        except TaskError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report(
-            {"INFO"}, f"Loaded {len(clip.tracks)} people from {clip.source_name or self.filepath}"
-        )
-        return {"FINISHED"}
+            return f"Loaded {len(clip.tracks)} people from {clip.source_name or self.filepath}"
+
+        return run_reported(self, load)
 
 
 CLASSES = (GLOT_OT_analyze, GLOT_OT_cancel_analysis, GLOT_OT_load_clip)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import bpy
 
-from .tasks import TaskError, fill_bone_map
+from .reporting import run_reported
+from .tasks import fill_bone_map
 
 
 class GLOT_OT_detect_bone_map(bpy.types.Operator):
@@ -22,13 +23,11 @@ class GLOT_OT_detect_bone_map(bpy.types.Operator):
         return arm is not None and arm.type == "ARMATURE"
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
+        def detect() -> str:
             preset, mapped = fill_bone_map(context.scene)
-        except TaskError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Bone map '{preset}': {mapped} of 24 SMPL joints mapped")
-        return {"FINISHED"}
+            return f"Bone map '{preset}': {mapped} of 24 SMPL joints mapped"
+
+        return run_reported(self, detect)
 
 
 CLASSES = (GLOT_OT_detect_bone_map,)

@@ -6,7 +6,8 @@ import bpy
 from bpy.props import EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
-from .tasks import TaskError, export_motion, export_preset_items, export_request
+from .reporting import run_reported
+from .tasks import export_motion, export_preset_items, export_request
 
 
 def _armature_selected(context: bpy.types.Context) -> bool:
@@ -36,13 +37,10 @@ class GLOT_OT_export_fbx(bpy.types.Operator, ExportHelper):
         return True
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            path = export_motion(export_request(context, self.filepath, "fbx", self.preset))
-        except TaskError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Exported {path}")
-        return {"FINISHED"}
+        return run_reported(
+            self,
+            lambda: f"Exported {export_motion(export_request(context, self.filepath, 'fbx', self.preset))}",
+        )
 
 
 class GLOT_OT_export_bvh(bpy.types.Operator, ExportHelper):
@@ -60,13 +58,9 @@ class GLOT_OT_export_bvh(bpy.types.Operator, ExportHelper):
         return _armature_selected(context)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            path = export_motion(export_request(context, self.filepath, "bvh", ""))
-        except TaskError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Exported {path}")
-        return {"FINISHED"}
+        return run_reported(
+            self, lambda: f"Exported {export_motion(export_request(context, self.filepath, 'bvh', ''))}"
+        )
 
 
 CLASSES = (GLOT_OT_export_fbx, GLOT_OT_export_bvh)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import bpy
 
 from ..preferences import get_prefs, models_search_dirs
+from .reporting import run_reported
 from .runtime import get_runtime
 from .tasks import (
-    TaskError,
     apply_motion,
     apply_request,
     camera_request,
@@ -43,14 +43,12 @@ class GLOT_OT_apply_motion(bpy.types.Operator):
         return _idle() and context.mode == "OBJECT"
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
+        def apply() -> str:
             dirs = models_search_dirs(get_prefs(context).models_dir)
             objs = apply_motion(context.scene, apply_request(context, dirs))
-        except TaskError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Motion applied to {', '.join(o.name for o in objs)}")
-        return {"FINISHED"}
+            return f"Motion applied to {', '.join(o.name for o in objs)}"
+
+        return run_reported(self, apply)
 
 
 class GLOT_OT_reapply_motion(bpy.types.Operator):
@@ -65,14 +63,12 @@ class GLOT_OT_reapply_motion(bpy.types.Operator):
         return _clip_loaded(context) and _idle() and context.mode == "OBJECT"
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
+        def reapply() -> str:
             request = apply_request(context, models_search_dirs(get_prefs(context).models_dir))
             objs = apply_motion(context.scene, request, reuse_rigs=request.target == "NEW_SMPL")
-        except TaskError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Motion re-applied to {', '.join(o.name for o in objs)}")
-        return {"FINISHED"}
+            return f"Motion re-applied to {', '.join(o.name for o in objs)}"
+
+        return run_reported(self, reapply)
 
 
 class GLOT_OT_setup_camera(bpy.types.Operator):
@@ -87,13 +83,11 @@ class GLOT_OT_setup_camera(bpy.types.Operator):
         return _clip_loaded(context) and context.mode == "OBJECT"
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
+        def camera() -> str:
             cam = setup_camera(context.scene, camera_request(context))
-        except TaskError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Camera '{cam.name}' set up: {cam.data.lens:.1f} mm lens")
-        return {"FINISHED"}
+            return f"Camera '{cam.name}' set up: {cam.data.lens:.1f} mm lens"
+
+        return run_reported(self, camera)
 
 
 CLASSES = (GLOT_OT_apply_motion, GLOT_OT_reapply_motion, GLOT_OT_setup_camera)
