@@ -6,7 +6,7 @@ import bpy
 
 from ..preferences import get_prefs, models_search_dirs
 from .reporting import run_reported
-from .runtime import get_runtime
+from .runtime import no_analysis_running
 from .tasks import (
     apply_motion,
     apply_request,
@@ -18,14 +18,6 @@ from .tasks import (
 def _clip_loaded(context: bpy.types.Context) -> bool:
     scene = context.scene
     return scene is not None and bool(scene.glot.clip_path) and len(scene.glot.tracks) > 0
-
-
-def _idle() -> bool:
-    try:
-        job = get_runtime().analysis
-    except RuntimeError:
-        return False
-    return job is None or job.finished
 
 
 class GLOT_OT_apply_motion(bpy.types.Operator):
@@ -40,7 +32,7 @@ class GLOT_OT_apply_motion(bpy.types.Operator):
         if not _clip_loaded(context):
             cls.poll_message_set("Analyze a video or load a motion clip first")
             return False
-        return _idle() and context.mode == "OBJECT"
+        return no_analysis_running() and context.mode == "OBJECT"
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         def apply() -> str:
@@ -60,7 +52,7 @@ class GLOT_OT_reapply_motion(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return _clip_loaded(context) and _idle() and context.mode == "OBJECT"
+        return _clip_loaded(context) and no_analysis_running() and context.mode == "OBJECT"
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         def reapply() -> str:

@@ -460,6 +460,15 @@ def get_runtime() -> Runtime:
         ) from None
 
 
+def no_analysis_running() -> bool:
+    """True when the add-on is enabled and no analysis job is in progress (for polls)."""
+    try:
+        job = get_runtime().analysis
+    except RuntimeError:
+        return False
+    return job is None or job.finished
+
+
 def close_runtime() -> None:
     runtime = _state.pop("runtime", None)
     if runtime is not None:

@@ -9,20 +9,18 @@ import bpy
 
 from ..client import RequestTimeout, ServerCrashed, ServerError, find_server_pythons
 from ..preferences import ADDON_ID, get_prefs
-from .runtime import EnvSetupTask, crash_message, get_runtime, server_source_dir
+from .runtime import (
+    EnvSetupTask,
+    crash_message,
+    get_runtime,
+    no_analysis_running,
+    server_source_dir,
+)
 from .tasks import LOG_FILE, TaskError, server_config, user_folder
 
 ENV_TIMER_INTERVAL_S = 0.5
 ENV_LOG_SHOWN = 12
 BASE_PYTHON_NAMES = ("python3.11", "python3.12", "python3.10", "python3", "python")
-
-
-def _no_job_running() -> bool:
-    try:
-        job = get_runtime().analysis
-    except RuntimeError:
-        return False
-    return job is None or job.finished
 
 
 class GLOT_OT_restart_server(bpy.types.Operator):
@@ -34,7 +32,7 @@ class GLOT_OT_restart_server(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if not _no_job_running():
+        if not no_analysis_running():
             cls.poll_message_set("Cancel the running analysis first")
             return False
         return True
@@ -68,7 +66,7 @@ class GLOT_OT_stop_server(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return _no_job_running() and get_runtime().session.current() is not None
+        return no_analysis_running() and get_runtime().session.current() is not None
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         get_runtime().session.shutdown()
