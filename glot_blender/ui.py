@@ -56,6 +56,16 @@ class _MocapPanel:
     bl_category = CATEGORY
 
 
+class _ClipPanel(_MocapPanel):
+    """A sub-panel shown once a motion clip is loaded."""
+
+    bl_parent_id = "GLOT_PT_main"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return bool(context.scene.glot.clip_path)
+
+
 class GLOT_PT_main(_MocapPanel, Panel):
     bl_idname = "GLOT_PT_main"
     bl_label = "Video to Motion"
@@ -90,14 +100,9 @@ class GLOT_PT_main(_MocapPanel, Panel):
             layout.label(text=status.last_message, icon="INFO")
 
 
-class GLOT_PT_people(_MocapPanel, Panel):
+class GLOT_PT_people(_ClipPanel, Panel):
     bl_idname = "GLOT_PT_people"
     bl_label = "People"
-    bl_parent_id = "GLOT_PT_main"
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        return bool(context.scene.glot.clip_path)
 
     def draw(self, context: bpy.types.Context) -> None:
         settings = context.scene.glot
@@ -119,14 +124,9 @@ class GLOT_PT_people(_MocapPanel, Panel):
                 )
 
 
-class GLOT_PT_motion(_MocapPanel, Panel):
+class GLOT_PT_motion(_ClipPanel, Panel):
     bl_idname = "GLOT_PT_motion"
     bl_label = "Motion"
-    bl_parent_id = "GLOT_PT_main"
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        return bool(context.scene.glot.clip_path)
 
     def draw(self, context: bpy.types.Context) -> None:
         settings = context.scene.glot
