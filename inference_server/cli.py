@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from .cli_options import add_analysis_options, analyze_options
 from .errors import GlotError, InvalidRequestError
 
 EXIT_OK = 0
@@ -103,32 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="analyse a video and write a motion clip (.npz)")
     a.add_argument("video", type=Path, help="the video file")
     a.add_argument("-o", "--output", type=Path, required=True, help="the motion clip to write (.npz)")
-    a.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
-    a.add_argument("--end", type=int, default=None, help="frame index to stop before (exclusive)")
-    a.add_argument("--stride", type=int, default=1, help="analyse every K-th frame (default 1)")
-    a.add_argument("--backend", choices=("auto", "glot", "lite"), default="auto",
-                   help="pose backend; auto = glot when its model files are present, else lite")
-    a.add_argument("--detector", choices=("auto", "yolo", "hog", "onnx"), default="auto",
-                   help="person detector; auto = yolo when yolov3.cfg/.weights are present, "
-                   "else hog; onnx = person_detector.onnx in the models folder")
-    a.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    a.add_argument("--models", type=Path, default=None, help="folder holding the model files")
-    cam = a.add_mutually_exclusive_group()
-    cam.add_argument("--fov-deg", type=float, default=None,
-                     help="camera field of view across the longer image side (default 60)")
-    cam.add_argument("--focal-px", type=float, default=None, help="camera focal length in pixels")
-    a.add_argument("--min-track-len", type=int, default=25,
-                   help="drop people followed for fewer frames (default 25)")
-    a.add_argument("--detect-every", type=int, default=1,
-                   help="run the detector every K-th analysed frame and track in between")
-    a.add_argument("--keep-partial", action="store_true",
-                   help="for a truncated/corrupt video, keep what was decoded before the damage")
+    add_analysis_options(a)
     fbx = a.add_mutually_exclusive_group()
     fbx.add_argument("--fbx", type=Path, default=None,
                      help="FBX file to write as well (default: the clip's name with .fbx); "
                      "needs Blender's bpy module in this Python")
     fbx.add_argument("--no-fbx", action="store_true", help="write the motion clip only")
-    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     m = sub.add_parser("models", help="list every model file, where it was looked for, what is missing")
     m.add_argument("--models", type=Path, default=None, help="folder holding the model files")
@@ -144,14 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_analyze(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int:
-    from .pipeline import AnalyzeOptions, Engine
+    from .pipeline import Engine
 
-    options = AnalyzeOptions(
-        video=args.video, output=args.output, start=args.start, end=args.end, stride=args.stride,
-        backend=args.backend, detector=args.detector, device=args.device, fov_deg=args.fov_deg,
-        focal_px=args.focal_px, min_track_len=args.min_track_len, models_dir=args.models,
-        detect_every=args.detect_every, keep_partial=args.keep_partial,
-    )
+    options = analyze_options(args, args.video, args.output)
     if args.fbx is not None and args.fbx.suffix.lower() != ".fbx":
         raise InvalidRequestError(f"--fbx {args.fbx}: the file name must end in .fbx")
     printer = None if args.quiet else ProgressPrinter(stderr)

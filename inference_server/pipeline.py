@@ -21,8 +21,9 @@ import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,9 @@ BACKENDS = ("auto", "glot", "lite")
 DETECT_BATCH = 8
 #: progress events per stage are sent at most every this many frames (plus the last one)
 PROGRESS_EVERY = 5
+
+#: AnalyzeOptions fields that do not change the motion, so the clip does not record them
+NOT_RECORDED = ("video", "output", "device", "models_dir")
 
 ProgressCallback = Callable[["ProgressEvent"], None]
 CancelCheck = Callable[[], bool]
@@ -78,6 +82,14 @@ class AnalyzeOptions:
     models_dir: Path | str | None = None
     detect_every: int = 1
     keep_partial: bool = False
+
+    def recorded(self) -> dict[str, Any]:
+        """The options that shape the result, as recorded in the clip (``analysis_options``):
+        all but where the video and clip are and which device computed it."""
+        values = asdict(self)
+        for name in NOT_RECORDED:
+            values.pop(name)
+        return values
 
 
 @dataclass(frozen=True)
@@ -586,7 +598,7 @@ def _make_clip(options: AnalyzeOptions, info, motions: list[TrackMotion], backen
         height=info.height, tracks=motions, start_frame=wanted.start, frame_step=options.stride,
         focal_px=focal, source_name=name, source_size=size, source_sha256=sha,
         backend=backend.name, checkpoint_sha256=backend.checkpoint_sha256(),
-        software=software_versions(),
+        software=software_versions(), analysis_options=options.recorded(),
     )
 
 

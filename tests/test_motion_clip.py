@@ -49,6 +49,23 @@ def test_round_trip_without_pickle(tmp_path):
     assert back.track(1).poses.shape == (40, 24, 3)
 
 
+def test_analysis_options_round_trip_and_older_clips_read_without_them(tmp_path):
+    rng = np.random.default_rng(1)
+    options = {"stride": 2, "fov_deg": None, "backend": "auto"}
+    clip = MotionClip(fps=25.0, frame_count=5, width=64, height=48,
+                      tracks=[make_track(1, 5, rng)], analysis_options=options)
+    path = write_clip(tmp_path / "clip.npz", clip)
+    assert read_clip(path).analysis_options == options
+    with np.load(path, allow_pickle=False) as data:  # a clip written before the key existed
+        older = {k: data[k] for k in data.files if k != "analysis_options"}
+    np.savez(tmp_path / "old.npz", **older)
+    assert read_clip(tmp_path / "old.npz").analysis_options == {}
+    older["analysis_options"] = np.array("[1, 2]")
+    np.savez(tmp_path / "bad.npz", **older)
+    with pytest.raises(MotionClipError, match="analysis_options"):
+        read_clip(tmp_path / "bad.npz")
+
+
 def test_unknown_schema_and_missing_keys_are_clear(tmp_path):
     rng = np.random.default_rng(1)
     clip = MotionClip(fps=25.0, frame_count=5, width=64, height=64, tracks=[make_track(2, 5, rng)])

@@ -20,6 +20,8 @@ Layout (schema ``"glot-motion/1"``)::
     checkpoint_sha256   str      sha256 of the model checkpoint ("" when not applicable)
     software            str      JSON object: name -> version
     created             str      ISO-8601 UTC creation time
+    analysis_options    str      JSON object: the options that shaped the result (range, stride,
+                                 backend, detector, ...); optional, ``{}`` when absent
     tracks              int64 (P,)   person ids
     track_<ID>/frame_ids      int64   (N,)      video frame index of each row
     track_<ID>/global_orient  float32 (N,3)     axis-angle, SMPL convention
@@ -83,7 +85,12 @@ _SCALARS: dict[str, type] = {
     "checkpoint_sha256": str,
     "software": str,
     "created": str,
+    "analysis_options": str,
 }
+#: JSON-object scalars: written as JSON text, read back as dicts
+_JSON_SCALARS = ("software", "analysis_options")
+#: scalars older clips may lack, with the value read for them
+_OPTIONAL_SCALARS: dict[str, Any] = {"analysis_options": "{}"}
 
 
 class MotionClipError(ValueError):
@@ -154,6 +161,7 @@ class MotionClip:
     checkpoint_sha256: str = ""
     software: dict[str, str] = field(default_factory=dict)
     created: str = ""
+    analysis_options: dict[str, Any] = field(default_factory=dict)
 
     def track(self, track_id: int) -> TrackMotion:
         for t in self.tracks:
@@ -206,7 +214,7 @@ def _to_arrays(clip: MotionClip) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {"schema": np.array(SCHEMA)}
     for name, kind in _SCALARS.items():
         value: Any = getattr(clip, name)
-        if name == "software":
+        if name in _JSON_SCALARS:
             value = json.dumps(value, sort_keys=True)
         elif name == "created" and not value:
             value = now_iso()
@@ -271,11 +279,17 @@ def _from_npz(data: Any, p: Path) -> MotionClip:
             f"'{p.name}' has schema '{schema}', this version reads '{SCHEMA}': "
             "update the add-on or re-run the analysis"
         )
-    values = {name: _scalar(data, name, kind, p) for name, kind in _SCALARS.items()}
-    try:
-        values["software"] = json.loads(values["software"] or "{}")
-    except json.JSONDecodeError as exc:
-        raise MotionClipError(f"'{p.name}': 'software' is not valid JSON") from exc
+    values = {}
+    for name, kind in _SCALARS.items():
+        missing_optional = name in _OPTIONAL_SCALARS and name not in data
+        values[name] = _OPTIONAL_SCALARS[name] if missing_optional else _scalar(data, name, kind, p)
+    for name in _JSON_SCALARS:
+        try:
+            values[name] = json.loads(values[name] or "{}")
+        except json.JSONDecodeError as exc:
+            raise MotionClipError(f"'{p.name}': '{name}' is not valid JSON") from exc
+        if not isinstance(values[name], dict):
+            raise MotionClipError(f"'{p.name}': '{name}' is not a JSON object")
     if "tracks" not in data:
         raise MotionClipError(f"'{p.name}' is missing the key 'tracks'")
     tracks = []

@@ -45,6 +45,10 @@ def test_clip_is_written_and_complete(analysed, walk_video, synthetic_models: Pa
     assert clip.checkpoint_sha256 == sha256_of(synthetic_models / "table1_3dpw_weights.pth.tar")
     assert clip.focal_px == pytest.approx(result.focal_px) and clip.focal_px > 0
     assert {"torch", "opencv", "numpy", "glot-mocap"} <= set(clip.software)
+    # the options that shaped the result (what `batch` compares to skip up-to-date clips)
+    assert clip.analysis_options == _options(walk_video.path, out).recorded()
+    assert clip.analysis_options["min_track_len"] == MIN_TRACK_LEN
+    assert not {"video", "output", "device", "models_dir"} & set(clip.analysis_options)
     assert clip.track_ids == [1]
     t = clip.tracks[0]
     assert t.num_frames >= n - 2  # HOG finds the walker in (nearly) every frame
