@@ -10,7 +10,7 @@ import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy.types import AddonPreferences
 
-from .operators.runtime import get_runtime
+from .session import get_runtime
 
 ADDON_ID = __package__
 ENV_MODELS_DIR = "GLOT_MODELS_DIR"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import bpy
 from bpy.types import Panel, UIList
 
-from .operators.runtime import get_runtime
+from .session import get_runtime
 
 CATEGORY = "Mocap"
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 
 class AnimError(ValueError):
-    """Motion could not be put on an armature or exported; the message says what to fix."""
+    """A scene change of this library (motion onto armatures, the video camera, an export)
+    cannot be done as asked; the message says what to fix and the scene is unchanged."""
 
 
 class MissingBonesError(AnimError):

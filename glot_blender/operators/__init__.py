@@ -1,10 +1,12 @@
-"""The extension's operators (``glot.*``). Each gathers options into a frozen dataclass,
-calls one function of :mod:`.tasks` (or the :mod:`.runtime`), and reports errors.
+"""The extension's operators (``glot.*``). Each gathers options from the context into a
+frozen dataclass (the request builders sit next to their operators), calls one function of
+:mod:`glot_blender.blender` or :mod:`glot_blender.session`, and reports errors
+(:mod:`.reporting`).
 
 Modules: ``analyze`` (analyze, cancel, load clip), ``motion`` (apply, re-apply, camera),
 ``bone_map`` (detect / fill the map), ``export`` (FBX, BVH), ``server`` (restart, stop,
-find Python, create environment, log). ``runtime`` (no bpy) and ``tasks`` hold no operator.
-The operator modules are imported in :func:`register` so that ``runtime`` imports alone.
+find Python, create environment, log). The operator modules are imported in
+:func:`register`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def operator_classes() -> tuple[type, ...]:
 def register() -> None:
     import bpy
 
-    from .runtime import open_runtime
+    from ..session import open_runtime
 
     open_runtime()
     for cls in operator_classes():
@@ -36,7 +38,7 @@ def unregister() -> None:
     import bpy
 
     from .analyze import stop_timers as stop_analysis_timers
-    from .runtime import close_runtime
+    from ..session import close_runtime
     from .server import stop_timers as stop_env_timers
 
     stop_analysis_timers()

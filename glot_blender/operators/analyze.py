@@ -12,17 +12,95 @@ run: ``bpy.ops.glot.analyze()`` (EXEC) blocks until the job ends, ticking the sa
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import bpy
 from bpy.props import BoolProperty, FloatProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
+from ..core.motion_clip import MotionClip, MotionClipError, read_clip
 from ..preferences import ADDON_ID, get_prefs
-from .reporting import run_reported
-from .runtime import STATUS_OK, AnalysisJob, JobOutcome, get_runtime
-from .tasks import TaskError, analysis_request, load_clip_into_scene, server_config
+from ..session import STATUS_OK, AnalysisJob, AnalysisRequest, JobOutcome, get_runtime
+from .reporting import TaskError, run_reported
+from .server import server_config, user_folder
 
 TIMER_INTERVAL_S = 0.2
 BLOCKING_TIMEOUT_S = 3600.0
+CLIPS_FOLDER = "clips"
+
+
+def video_path_of(context: bpy.types.Context) -> Path:
+    """The video chosen in the panel (file, picked movie clip, or the scene's active clip)."""
+    settings = context.scene.glot
+    if settings.video_source == "MOVIE_CLIP":
+        clip = settings.movie_clip or context.scene.active_clip
+        if clip is None:
+            raise TaskError(
+                "No movie clip chosen: pick one in the Mocap panel or open a clip in the Movie Clip Editor"
+            )
+        raw = clip.filepath
+    else:
+        raw = settings.video_path
+    if not raw:
+        raise TaskError("No video chosen: pick a video file in the Mocap panel")
+    path = Path(bpy.path.abspath(raw))
+    if not path.is_file():
+        raise TaskError(f"Video file not found: {path}; check the path in the Mocap panel")
+    return path
+
+
+def analysis_request(
+    context: bpy.types.Context, prefs: bpy.types.AddonPreferences, addon_id: str
+) -> AnalysisRequest:
+    """The panel's options as the ``analyze`` request; clips go to the add-on's user folder."""
+    settings = context.scene.glot
+    start = end = None
+    if settings.use_frame_range:
+        start, end = int(settings.frame_start), int(settings.frame_end)
+        if end <= start:
+            raise TaskError(
+                f"Frame range End ({end}) must be after Start ({start}); End is exclusive"
+            )
+    fov = float(prefs.default_fov_deg)
+    return AnalysisRequest(
+        video=str(video_path_of(context)),
+        output_dir=str(user_folder(addon_id, CLIPS_FOLDER)),
+        start=start,
+        end=end,
+        backend=settings.backend,
+        detector=settings.detector,
+        device=prefs.device or "auto",  # a GPU item vanishes while the server is stopped
+        fov_deg=fov if fov > 0 else None,
+    )
+
+
+def load_clip_into_scene(
+    scene: bpy.types.Scene, path: str | os.PathLike[str], smoothing: float | None = None
+) -> MotionClip:
+    """Read and validate a motion clip, then list its people in ``scene.glot``."""
+    try:
+        clip = read_clip(path)
+    except MotionClipError as exc:
+        raise TaskError(f"Cannot load the motion clip: {exc}") from exc
+    if not clip.tracks:
+        raise TaskError(
+            f"The motion clip {Path(path).name} holds no person: analyse another video or range"
+        )
+    settings = scene.glot
+    settings.clip_path = str(Path(path).resolve())
+    settings.tracks.clear()
+    for track in clip.tracks:
+        item = settings.tracks.add()
+        item.track_id = track.track_id
+        item.num_frames = track.num_frames
+        item.first_frame = int(track.frame_ids[0])
+        item.filled_ratio = track.filled_ratio
+        item.use = True
+    settings.tracks_index = 0
+    if smoothing is not None:
+        settings.smoothing = smoothing
+    return clip
 
 
 def _running_job() -> AnalysisJob | None:

@@ -4,8 +4,34 @@ from __future__ import annotations
 
 import bpy
 
-from .reporting import run_reported
-from .tasks import fill_bone_map
+from ..core import bone_maps
+from ..core.smpl_skeleton import JOINT_NAMES
+from .reporting import TaskError, run_reported
+
+
+def fill_bone_map(scene: bpy.types.Scene) -> tuple[str, int]:
+    """Detect the target armature's preset (name patterns as fallback) and list the map in
+    ``scene.glot.bone_map``: all 24 SMPL joints, '' = unmapped, a chain as "a, b, c".
+    Returns (preset key or "auto", number of joints mapped)."""
+    settings = scene.glot
+    arm = settings.target_armature
+    if arm is None or arm.type != "ARMATURE":
+        raise TaskError("Choose a target armature first")
+    try:
+        result = bone_maps.resolve_bone_map([b.name for b in arm.data.bones])
+    except bone_maps.PresetError as exc:
+        raise TaskError(f"Cannot read the bone-map presets: {exc}") from exc
+    if not result:
+        raise TaskError(
+            f"No bone of '{arm.name}' matches a known rig or name pattern: fill the map by hand"
+        )
+    settings.bone_map.clear()
+    for joint in JOINT_NAMES:
+        pair = settings.bone_map.add()
+        pair.joint = joint
+        pair.bone = bone_maps.as_text(result[joint]) if joint in result else ""
+    settings.bone_map_preset = result.source.removeprefix("preset:")
+    return settings.bone_map_preset, len(result)
 
 
 class GLOT_OT_detect_bone_map(bpy.types.Operator):

@@ -2,17 +2,92 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import bpy
 
+from ..blender.apply_clip import ApplyRequest, apply_motion
+from ..blender.camera import CameraRequest, setup_camera
+from ..core.motion_clip import MotionClip, MotionClipError, read_clip
 from ..preferences import get_prefs, models_search_dirs
-from .reporting import run_reported
-from .runtime import no_analysis_running
-from .tasks import (
-    apply_motion,
-    apply_request,
-    camera_request,
-    setup_camera,
-)
+from ..session import no_analysis_running
+from .analyze import video_path_of
+from .reporting import TaskError, run_reported
+
+#: official SMPL model file names, as in inference_server/registry.py
+SMPL_PICKLE_NAMES = ("SMPL_NEUTRAL.pkl", "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl")
+
+
+def loaded_clip(scene: bpy.types.Scene) -> MotionClip:
+    """The motion clip listed in the panel, read again from its file."""
+    path = scene.glot.clip_path
+    if not path:
+        raise TaskError("No motion clip loaded: press Analyze or Load Clip first")
+    try:
+        return read_clip(path)
+    except MotionClipError as exc:
+        raise TaskError(
+            f"Cannot read the loaded motion clip ({exc}); analyse the video again"
+        ) from exc
+
+
+def camera_request(context: bpy.types.Context) -> CameraRequest:
+    """The loaded clip's video size and focal length; the panel's video as background."""
+    clip = loaded_clip(context.scene)
+    try:
+        video = str(video_path_of(context))
+    except TaskError:
+        video = ""
+    return CameraRequest(
+        width=clip.width,
+        height=clip.height,
+        focal_px=float(clip.focal_px),
+        video=video,
+        frame_offset=int(context.scene.glot.frame_offset),
+        start_frame=int(clip.start_frame),
+    )
+
+
+def find_smpl_pickle(search_dirs: Sequence[Path]) -> str:
+    """The SMPL model file (official names) in the models folders, '' when there is none."""
+    for folder in search_dirs:
+        for name in SMPL_PICKLE_NAMES:
+            if (folder / name).is_file():
+                return str(folder / name)
+    return ""
+
+
+def apply_request(context: bpy.types.Context, search_dirs: Sequence[Path] = ()) -> ApplyRequest:
+    """The panel's people, target and options; search_dirs: model folders where an SMPL
+    file gives new rigs a body mesh."""
+    settings = context.scene.glot
+    if not settings.clip_path:
+        raise TaskError("No motion clip loaded: press Analyze or Load Clip first")
+    ids = tuple(t.track_id for t in settings.tracks if t.use)
+    if not ids:
+        raise TaskError("No person selected: tick at least one person in the list")
+    armature = settings.target_armature.name if settings.target_armature else ""
+    if settings.target == "ARMATURE":
+        if not armature:
+            raise TaskError(
+                "No target armature chosen: pick one in the Mocap panel or use New SMPL Rig"
+            )
+        if len(ids) > 1:
+            raise TaskError("An existing armature takes one person: tick only one in the list")
+    return ApplyRequest(
+        clip_path=settings.clip_path,
+        track_ids=ids,
+        target=settings.target,
+        armature=armature,
+        bone_map=tuple((p.joint, p.bone) for p in settings.bone_map if p.bone),
+        smoothing=float(settings.smoothing),
+        foot_lock=bool(settings.foot_lock),
+        root_motion=bool(settings.root_motion),
+        root_placement=settings.root_placement,
+        frame_offset=int(settings.frame_offset),
+        smpl_pickle=find_smpl_pickle(search_dirs) if settings.body_mesh else "",
+    )
 
 
 def _clip_loaded(context: bpy.types.Context) -> bool:

@@ -3,24 +3,66 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import bpy
 
 from ..client import RequestTimeout, ServerCrashed, ServerError, find_server_pythons
 from ..preferences import ADDON_ID, get_prefs
-from .runtime import (
+from ..session import (
     EnvSetupTask,
+    ServerConfig,
     crash_message,
     get_runtime,
     no_analysis_running,
     server_source_dir,
 )
-from .tasks import LOG_FILE, TaskError, server_config, user_folder
+from .reporting import TaskError
 
 ENV_TIMER_INTERVAL_S = 0.5
 ENV_LOG_SHOWN = 12
 BASE_PYTHON_NAMES = ("python3.11", "python3.12", "python3.10", "python3", "python")
+LOGS_FOLDER = "logs"
+LOG_FILE = "server.log"
+
+
+def user_folder(addon_id: str, name: str) -> Path:
+    """A per-user folder of the extension (Blender 4.2+), else one in the temp folder."""
+    try:
+        return Path(bpy.utils.extension_path_user(addon_id, path=name, create=True))
+    except (ValueError, AttributeError, RuntimeError):
+        folder = Path(tempfile.gettempdir()) / "glot-mocap" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+
+def server_log_path() -> Path:
+    """The server's log file (stderr of every server the add-on starts)."""
+    return user_folder(ADDON_ID, LOGS_FOLDER) / LOG_FILE
+
+
+def server_config(prefs: bpy.types.AddonPreferences, addon_id: str) -> ServerConfig:
+    """Server settings from the preferences; finds a usable Python when none is set."""
+    python = bpy.path.abspath(prefs.server_python) if prefs.server_python else ""
+    if not python:
+        from ..client import pick_server_python
+
+        found = pick_server_python(server_source_dir(), bpy.path.abspath(prefs.env_dir) or None)
+        if found is None:
+            raise TaskError(
+                "No Python with the inference server was found: open Preferences > Add-ons > "
+                "GLoT Mocap and press Create Environment (or set Server Python)"
+            )
+        python = found.path
+        prefs.server_python = python
+    models = bpy.path.abspath(prefs.models_dir) if prefs.models_dir else ""
+    return ServerConfig(
+        python_exe=python,
+        models_dir=models.rstrip("/\\") if models else "",
+        threads=int(prefs.server_threads),
+        log_path=str(user_folder(addon_id, LOGS_FOLDER) / LOG_FILE),
+    )
 
 
 class GLOT_OT_restart_server(bpy.types.Operator):
@@ -45,7 +87,7 @@ class GLOT_OT_restart_server(bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         except ServerCrashed as exc:
-            self.report({"ERROR"}, crash_message(exc, None, get_prefs(context).server_python))
+            self.report({"ERROR"}, crash_message(exc, None))
             return {"CANCELLED"}
         except (ServerError, RequestTimeout) as exc:
             self.report({"ERROR"}, f"The inference server did not start: {exc}")
@@ -218,11 +260,6 @@ class GLOT_OT_open_log(bpy.types.Operator):
         text.from_string(path.read_text(encoding="utf-8", errors="replace"))
         self.report({"INFO"}, f"Server log loaded into the Text Editor as '{text.name}' ({path})")
         return {"FINISHED"}
-
-
-def server_log_path() -> Path:
-    """The server's log file (see tasks.server_config)."""
-    return user_folder(ADDON_ID, "logs") / LOG_FILE
 
 
 CLASSES = (

@@ -91,7 +91,7 @@ def choose_video(path: Path) -> None:
 
 
 def runtime(ext: ModuleType):
-    return importlib.import_module(f"{ext.__name__}.operators.runtime").get_runtime()
+    return importlib.import_module(f"{ext.__name__}.session").get_runtime()
 
 
 def poll_analysis(ext: ModuleType):

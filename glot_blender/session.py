@@ -15,9 +15,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..client import ServerClient, ServerCrashed, ServerError
+from .client import ServerClient, ServerCrashed, ServerError
+
+if TYPE_CHECKING:
+    from .server_env import SetupResult
+
+#: ``run(log, should_cancel)`` of :meth:`EnvSetupTask.start`: server_env.setup_env bound
+SetupRun = Callable[[Callable[[str], None], Callable[[], bool]], "SetupResult"]
 
 SERVER_START_TIMEOUT_S = 120.0
 REQUEST_TIMEOUT_S = 30.0
@@ -36,7 +42,7 @@ def server_source_dir() -> Path:
 
     Installed extension: ``<extension>/server``; repository checkout: the repository root.
     """
-    here = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve().parent
     for candidate in (here / "server", here.parent):
         if (candidate / "inference_server" / "__init__.py").is_file():
             return candidate
@@ -65,12 +71,19 @@ class ServerConfig:
         return {"PYTHONUNBUFFERED": "1"}
 
 
-def crash_message(exc: ServerCrashed | None, client: ServerClient | None, log_path: str) -> str:
-    """One sentence for a server that died, with the last log line and where the log is."""
-    code = getattr(exc, "exit_code", None)
-    if code is None and client is not None:
-        code = client.exit_code
-    text = client.log_tail(LOG_TAIL_LINES) if client else ""
+def crash_message(exc: ServerCrashed | None, client: ServerClient | None, log_path: str = "") -> str:
+    """One sentence for a server that died, with the last log line and where the log is.
+
+    ``exc`` (when the client raised one) carries the exit code, the log tail and the log
+    path; otherwise they are read from ``client``; ``log_path`` is the configured log."""
+    if exc is not None:
+        code, text = exc.exit_code, exc.log_tail
+        log_path = str(exc.log_path or log_path)
+    else:
+        code = client.exit_code if client is not None else None
+        text = client.log_tail(LOG_TAIL_LINES) if client is not None else ""
+        if client is not None and not log_path:
+            log_path = str(client.log_path)
     lines = [ln for ln in text.splitlines() if ln.strip()]
     tail = lines[-1].strip() if lines else ""
     where = f" Full log: {log_path}." if log_path else ""
@@ -211,15 +224,6 @@ class JobOutcome:
     summary: dict = field(default_factory=dict)
 
 
-def _notification(item: Any) -> tuple[str, dict]:
-    """(method, params) of one notification as the client hands it over."""
-    if isinstance(item, dict):
-        return str(item.get("method", "")), dict(item.get("params") or {})
-    if isinstance(item, (tuple, list)) and len(item) == 2:
-        return str(item[0]), dict(item[1] or {})
-    return str(getattr(item, "method", "")), dict(getattr(item, "params", None) or {})
-
-
 class AnalysisJob:
     """One analysis: starts the server in a worker thread (so Blender never blocks), sends
     ``analyze``, then :meth:`tick` (main thread) turns notifications into progress and,
@@ -296,7 +300,7 @@ class AnalysisJob:
                 )
             )
         for note in notes:
-            outcome = self._handle(*_notification(note))
+            outcome = self._handle(str(note.get("method", "")), dict(note.get("params") or {}))
             if outcome is not None:
                 return self._finish(outcome)
         if not self._client.is_alive():
@@ -321,10 +325,11 @@ class AnalysisJob:
             return None
         status = params.get("status")
         if status == STATUS_OK:
-            result = params.get("result")
-            path = result.get("path", "") if isinstance(result, dict) else str(result or "")
-            summary = result if isinstance(result, dict) else dict(params.get("summary") or {})
-            return JobOutcome(STATUS_OK, clip_path=path, summary=summary)
+            return JobOutcome(
+                STATUS_OK,
+                clip_path=str(params.get("result") or ""),
+                summary=dict(params.get("summary") or {}),
+            )
         if status == STATUS_CANCELLED:
             return JobOutcome(
                 STATUS_CANCELLED, message="Analysis cancelled; the scene was not changed"
@@ -339,7 +344,7 @@ class AnalysisJob:
                 message=crash_message(exc, self.session.current(), self.config.log_path),
             )
         if isinstance(exc, ServerError):
-            return JobOutcome(STATUS_ERROR, message=str(getattr(exc, "message", exc)))
+            return JobOutcome(STATUS_ERROR, message=exc.message)
         return JobOutcome(STATUS_ERROR, message=f"Could not start the analysis: {exc}")
 
     def wait(
@@ -389,7 +394,7 @@ class EnvSetupTask:
     cancel_requested: bool = False
     _thread: threading.Thread | None = None
 
-    def start(self, run: Callable[[Callable[[str], None], Callable[[], bool]], Any]) -> None:
+    def start(self, run: SetupRun) -> None:
         """``run(log, should_cancel)`` does the work and returns server_env.SetupResult."""
         self._thread = threading.Thread(
             target=self._run, args=(run,), name="glot-env-setup", daemon=True
@@ -408,14 +413,14 @@ class EnvSetupTask:
         self.log.append(line)
         del self.log[:-ENV_LOG_LINES]
 
-    def _run(self, run: Callable[[Callable[[str], None], Callable[[], bool]], Any]) -> None:
+    def _run(self, run: SetupRun) -> None:
         try:
             result = run(self._log, lambda: self.cancel_requested)
-            if getattr(result, "ok", False):
+            if result.ok:
                 self.python_exe = str(result.python)
                 self.stage, self.fraction = "Done", 1.0
             else:
-                self.error = str(getattr(result, "message", "") or "the set-up failed; see its log")
+                self.error = result.message or "the set-up failed; see its log"
         except Exception as exc:  # noqa: BLE001 - thread edge: shown in the preferences
             self.error = f"{type(exc).__name__}: {exc}"
             self._log(f"error: {self.error}")
