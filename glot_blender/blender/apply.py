@@ -6,8 +6,10 @@ bone map (SMPL joint name -> target bone name, or a list of bones for a chain). 
 root displacement scaled by leg length); this module reads the armature, validates the map,
 writes the keys and keeps the scene unchanged on failure.
 
-Validate first, then write: a bad bone map or track raises :class:`AnimError` before anything
-changes, and an error while writing removes what was created.
+Validate first, then write: a bad bone map or track, or a key that would be NaN or infinite,
+raises :class:`AnimError` before anything changes, and an error while writing removes what was
+created. Bones the armature's previous action keyed but the new one does not (a smaller bone
+map on re-apply), and bones whose pose holds a non-finite value, are put back to rest.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ..core.smpl_skeleton import JOINT_NAMES
 from .armature import smpl_rest_in_blender, target_skeleton
 from .errors import AnimError, MissingBonesError
 from .keyframes import ChannelKeys, action_name, new_action_with_keys, set_scene_fps
+from .pose import PoseSnapshot, reset_to_rest, stale_bones
 
 #: SMPL joints a target armature must have for motion to make sense
 REQUIRED_JOINTS: tuple[str, ...] = (
@@ -164,6 +167,15 @@ def bone_keys(result: RetargetResult) -> list[ChannelKeys]:
     return keys
 
 
+def check_finite(armature_obj: Any, keys: Sequence[ChannelKeys]) -> None:
+    """Refuse (AnimError naming the bone) when any key value is NaN or infinite."""
+    for ck in keys:
+        if not np.all(np.isfinite(np.asarray(ck.values, dtype=np.float64))):
+            raise AnimError(
+                f"armature '{armature_obj.name}': the motion for bone '{ck.group}' is not finite "
+                "(NaN or infinite), so nothing was written; check that bone's rest pose and the map")
+
+
 @dataclass
 class _Undo:
     """What apply_track changed, to put back on failure."""
@@ -175,6 +187,7 @@ class _Undo:
     modes: dict[str, str]
     fps: tuple[int, float]
     frame_range: tuple[int, int]
+    pose: PoseSnapshot | None = None
 
 
 def _snapshot(obj: Any, scene: Any) -> _Undo:
@@ -204,6 +217,8 @@ def _restore(undo: _Undo, scene: Any, created_action: Any | None) -> None:
         obj.pose.bones[name].rotation_mode = mode
     scene.render.fps, scene.render.fps_base = undo.fps
     scene.frame_start, scene.frame_end = undo.frame_range
+    if undo.pose is not None:
+        undo.pose.restore()
 
 
 def retarget_track(
@@ -248,12 +263,16 @@ def apply_track(
     scene = scene or bpy.context.scene
     track, result = retarget_track(armature_obj, clip, track_id, options)
     keys = bone_keys(result)
+    check_finite(armature_obj, keys)
     frames = clip_frames(clip, track, options.frame_offset)
     name = action_name(clip.source_name, track.track_id)
     driven = [result.bone_names[b] for b in np.nonzero(result.animated)[0]]
+    stale = stale_bones(armature_obj, {ck.group for ck in keys})
     undo = _snapshot(armature_obj, scene)
+    undo.pose = PoseSnapshot.take(armature_obj, stale)
     action = None
     try:
+        reset_to_rest(armature_obj, stale)
         for bone in driven:
             armature_obj.pose.bones[bone].rotation_mode = "QUATERNION"
         action = new_action_with_keys(armature_obj, name, frames, keys, options.interpolation)

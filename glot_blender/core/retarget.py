@@ -39,6 +39,7 @@ from .kinematics import (
 )
 from .rotations import (
     axis_angle_to_matrix,
+    is_degenerate,
     matrix_to_axis_angle,
     matrix_to_quaternion,
     quaternion_continuity,
@@ -63,6 +64,9 @@ FACING_PAIRS = (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder"),
 ROOT_MOTION_MODES = ("camera", "origin", "in_place", "none")
 #: below this horizontal left-right length the facing cannot be measured (armature units)
 MIN_FACING_LENGTH = 1e-6
+#: a rest vector shorter than this share of the rig's size has no direction (bones that
+#: share a head differ by float noise, ~1e-9 of a metre, not by exactly zero)
+DEGENERATE_SHARE = 1e-4
 
 BoneMap = Mapping[str, "str | Sequence[str]"]
 
@@ -222,6 +226,16 @@ class RetargetResult:
     root_location: np.ndarray
     scale: float
 
+    def non_finite_bone(self) -> str | None:
+        """The first bone with a NaN or infinite key (rotation of a driven bone, or the root's
+        location), or None when every value that would be written is finite."""
+        for b in np.nonzero(self.animated)[0]:
+            if not np.all(np.isfinite(self.quaternions[:, b])):
+                return self.bone_names[b]
+        if not np.all(np.isfinite(self.root_location)):
+            return self.root_bone
+        return None
+
 
 def normalize_bone_map(bone_map: BoneMap) -> dict[str, tuple[str, ...]]:
     """{smpl joint: bone, [bones] or "bone, bone"} -> {smpl joint: (bones...)}; checks joint
@@ -264,10 +278,22 @@ def _facing_yaw(groups: dict[str, list[int]], skel: TargetSkeleton, obj_rot: np.
     return np.eye(3)
 
 
+def _extent(points: np.ndarray) -> float:
+    """Diagonal of the bounding box of (N, 3) points (0 for one point)."""
+    return float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
+
+
 def _rest_corrections(groups: dict[str, list[int]], skel: TargetSkeleton, obj_rot: np.ndarray,
                       src_rest: np.ndarray, yaw: np.ndarray) -> dict[str, np.ndarray]:
-    """Per mapped SMPL joint: world-frame correction Q_j @ Y (3, 3)."""
+    """Per mapped SMPL joint: world-frame correction Q_j @ Y (3, 3).
+
+    A joint whose target vector has no length (its bone and its child's share a head, as
+    Rigify's FK spine controls do) or whose SMPL vector has none inherits the correction of
+    its nearest mapped parent joint (the facing yaw at the root), like a joint without a
+    mapped child. "No length" is relative: below DEGENERATE_SHARE of the rig's size."""
     corr: dict[str, np.ndarray] = {}
+    tgt_min = DEGENERATE_SHARE * _extent(skel.heads[[g[0] for g in groups.values()]] @ obj_rot.T)
+    src_min = DEGENERATE_SHARE * _extent(src_rest)
     for j, name in enumerate(JOINT_NAMES):
         if name not in groups:
             continue
@@ -275,8 +301,9 @@ def _rest_corrections(groups: dict[str, list[int]], skel: TargetSkeleton, obj_ro
         if child in groups:
             tgt = yaw @ obj_rot @ (skel.heads[groups[child][0]] - skel.heads[groups[name][0]])
             src = src_rest[JOINT_NAMES.index(child)] - src_rest[j]
-            corr[name] = rotation_between(tgt, src) @ yaw
-            continue
+            if not (is_degenerate(tgt, tgt_min) or is_degenerate(src, src_min)):
+                corr[name] = rotation_between(tgt, src) @ yaw
+                continue
         p = PARENTS[j]
         while p >= 0 and JOINT_NAMES[p] not in corr:
             p = PARENTS[p]
@@ -360,7 +387,13 @@ def retarget(source: SourceMotion, skel: TargetSkeleton, bone_map: BoneMap,
         scale = obj_scale * tgt_leg / leg_length(src_rest) if tgt_leg else obj_scale
     disp_arm = (_root_displacement(source, options.root_motion) @ obj_rot) * (scale / obj_scale)
     location = _root_location(skel, root, deltas, skel.heads[root] + disp_arm)
-    return RetargetResult(skel.names, quats, animated, skel.names[root], location, float(scale))
+    result = RetargetResult(skel.names, quats, animated, skel.names[root], location, float(scale))
+    bad = result.non_finite_bone()
+    if bad is not None:
+        raise RetargetError(
+            f"the motion for bone '{bad}' is not finite (NaN or infinite); check the motion clip "
+            "and that bone's rest pose")
+    return result
 
 
 def _root_location(skel: TargetSkeleton, root: int, deltas: list[np.ndarray | None],

@@ -9,6 +9,12 @@ Conventions
 - The log map of a rotation is its rotation vector; the exp map is its inverse.
 
 Every function accepts any leading batch shape and returns float64 unless noted.
+
+Degenerate input never yields NaN or inf: a zero-length direction, a zero quaternion or a
+rank-deficient 6D/3x3 input falls back to the identity rotation (or the nearest well-defined
+rotation, as each function documents). Callers that need to know whether a direction was
+usable test its length with :func:`is_degenerate` first (the retargeter then falls back to the
+parent joint's correction). Non-finite *input* is the caller's problem and is not cleaned.
 """
 
 from __future__ import annotations
@@ -17,10 +23,25 @@ import numpy as np
 
 #: below this angle (radians) series expansions replace sin(x)/x and friends
 SMALL_ANGLE = 1e-6
+#: directions shorter than this have no usable direction (any length unit)
+MIN_DIRECTION = 1e-9
 
 
 def _f64(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
+
+
+def is_degenerate(v: np.ndarray, eps: float = MIN_DIRECTION) -> np.ndarray:
+    """(...,) True where the (..., 3) vector is too short to define a direction."""
+    return np.linalg.norm(_f64(v), axis=-1) < eps
+
+
+def _unit(v: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """v / |v|, or ``fallback`` (broadcast) where |v| is below MIN_DIRECTION."""
+    v = _f64(v)
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    short = norm < MIN_DIRECTION  # False for NaN: non-finite input stays non-finite
+    return np.where(short, np.broadcast_to(fallback, v.shape), v / np.where(short, 1.0, norm))
 
 
 def axis_angle_to_matrix(aa: np.ndarray) -> np.ndarray:
@@ -123,8 +144,8 @@ exp_map = axis_angle_to_matrix
 
 
 def quaternion_normalize(q: np.ndarray) -> np.ndarray:
-    q = _f64(q)
-    return q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+    """Unit quaternions; a zero quaternion becomes the identity (1, 0, 0, 0)."""
+    return _unit(q, np.array([1.0, 0.0, 0.0, 0.0]))
 
 
 def quaternion_conjugate(q: np.ndarray) -> np.ndarray:
@@ -206,12 +227,15 @@ def matrix_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def rot6d_to_matrix(x: np.ndarray) -> np.ndarray:
-    """(..., 6) SPIN-style 6D -> (..., 3, 3) by Gram-Schmidt on the two columns."""
+    """(..., 6) SPIN-style 6D -> (..., 3, 3) by Gram-Schmidt on the two columns.
+
+    Degenerate input stays a rotation: a zero first column becomes x, a second column
+    parallel to the first (or zero) becomes any unit vector perpendicular to it."""
     x = _f64(x).reshape(*np.shape(x)[:-1], 3, 2)
     a1, a2 = x[..., 0], x[..., 1]
-    b1 = a1 / np.maximum(np.linalg.norm(a1, axis=-1, keepdims=True), 1e-12)
+    b1 = _unit(a1, np.array([1.0, 0.0, 0.0]))
     a2 = a2 - np.sum(b1 * a2, axis=-1, keepdims=True) * b1
-    b2 = a2 / np.maximum(np.linalg.norm(a2, axis=-1, keepdims=True), 1e-12)
+    b2 = _unit(a2, _perpendicular(b1))
     b3 = np.cross(b1, b2)
     return np.stack([b1, b2, b3], axis=-1)
 
@@ -223,7 +247,8 @@ def matrix_to_rot6d(m: np.ndarray) -> np.ndarray:
 
 
 def orthonormalize(m: np.ndarray) -> np.ndarray:
-    """Nearest rotation matrix (polar decomposition via SVD), batched."""
+    """Nearest rotation matrix (polar decomposition via SVD), batched; always a rotation
+    (det +1), also for singular input (a zero matrix gives the identity)."""
     u, _s, vt = np.linalg.svd(_f64(m))
     det = np.linalg.det(u @ vt)
     fix = np.ones(u.shape[:-1])
@@ -231,19 +256,25 @@ def orthonormalize(m: np.ndarray) -> np.ndarray:
     return (u * fix[..., None, :]) @ vt
 
 
+def _perpendicular(a: np.ndarray) -> np.ndarray:
+    """A unit vector perpendicular to each unit (..., 3) vector ``a``."""
+    helper = np.where(np.abs(a[..., :1]) < 0.9, np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
+    return _unit(np.cross(a, helper), np.array([0.0, 0.0, 1.0]))
+
+
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) minimal rotation turning direction a onto direction b (any lengths)."""
-    a = _f64(a) / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-    b = _f64(b) / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
+    """(..., 3, 3) minimal rotation turning direction a onto direction b (any lengths).
+
+    Opposite directions turn by 180 degrees about an axis perpendicular to ``a``; a zero-length
+    ``a`` or ``b`` (no direction) gives the identity, never NaN (see :func:`is_degenerate`)."""
+    unusable = (is_degenerate(a) | is_degenerate(b))[..., None]
+    a = _unit(a, np.array([0.0, 1.0, 0.0]))
+    b = _unit(b, np.array([0.0, 1.0, 0.0]))
     axis = np.cross(a, b)
     sin = np.linalg.norm(axis, axis=-1, keepdims=True)
     cos = np.sum(a * b, axis=-1, keepdims=True)
-    angle = np.arctan2(sin, cos)
-    # opposite directions: any axis perpendicular to a
-    helper = np.where(np.abs(a[..., :1]) < 0.9, np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
-    perp = np.cross(a, helper)
-    perp /= np.linalg.norm(perp, axis=-1, keepdims=True)
-    unit = np.where(sin > SMALL_ANGLE, axis / np.maximum(sin, 1e-12), perp)
+    angle = np.where(unusable, 0.0, np.arctan2(sin, cos))
+    unit = np.where(sin > SMALL_ANGLE, axis / np.maximum(sin, 1e-12), _perpendicular(a))
     unit = np.where((sin <= SMALL_ANGLE) & (cos > 0), 0.0, unit)
     return axis_angle_to_matrix(unit * angle)
 

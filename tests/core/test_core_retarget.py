@@ -197,3 +197,50 @@ def test_character_facing_away_is_turned_to_face_like_the_source(smpl_motion):
     result = retarget(source, rig.skeleton, rig.bone_map)
     errors = _direction_errors(rig.skeleton, rig.bone_map, result, want)
     assert max(errors.values()) < 1.0
+
+
+def _degenerate_rig(kind: str):
+    """A Mixamo-like rig broken the way real rigs are: Rigify's FK spine controls share a
+    head, a zero-length bone, a child sitting on its parent's head."""
+    rig = mixamo_like_rig(smpl_joints_blender(), seed=4)
+    skel = rig.skeleton
+    heads = skel.heads.copy()
+    tails = heads + 0.1 * skel.rest_matrices[:, :3, 1]
+    idx = {name: skel.index(bone) for name, bone in rig.bone_map.items() if isinstance(bone, str)}
+    if kind == "shared-head":  # spine2 starts where spine1 starts
+        heads[idx["spine2"]] = heads[idx["spine1"]]
+    elif kind == "zero-length":  # knee bone with head == tail, a head with no length
+        tails[idx["left_knee"]] = heads[idx["left_knee"]]
+        tails[idx["head"]] = heads[idx["head"]]
+    elif kind == "child-at-parent-head":
+        heads[idx["left_elbow"]] = heads[idx["left_shoulder"]]
+        heads[idx["right_knee"]] = heads[idx["right_hip"]]
+    elif kind == "all-at-one-point":
+        heads[:] = heads[idx["pelvis"]]
+    skel = TargetSkeleton.from_heads_tails(skel.names, skel.parents, heads, tails)
+    return skel, rig.bone_map
+
+
+@pytest.mark.parametrize("kind", ["shared-head", "zero-length", "child-at-parent-head",
+                                  "all-at-one-point"])
+def test_degenerate_rigs_never_give_nan(smpl_motion, kind):
+    """Zero-length correction vectors fall back to the parent joint's correction: every key
+    is finite, and joints with a usable vector still follow the source."""
+    source, want = smpl_motion
+    skel, bone_map = _degenerate_rig(kind)
+    with np.errstate(all="raise"):  # not even a RuntimeWarning on the way
+        result = retarget(source, skel, bone_map)
+    assert result.non_finite_bone() is None
+    assert np.all(np.isfinite(result.quaternions)) and np.all(np.isfinite(result.root_location))
+    if kind == "shared-head":
+        errors = _direction_errors(skel, bone_map, result, want, skip=("spine1", "spine2"))
+        assert max(errors.values()) < 1.0
+
+
+def test_non_finite_motion_is_refused_naming_the_bone(smpl_motion):
+    source, _want = smpl_motion
+    rig = mixamo_like_rig(smpl_joints_blender(), seed=4)
+    bad = SourceMotion(source.rest_joints, source.deltas.copy(), source.root)
+    bad.deltas[3, JOINT_NAMES.index("left_knee")] = np.nan
+    with pytest.raises(RetargetError, match="mixamorig:LeftLeg.*not finite"):
+        retarget(bad, rig.skeleton, rig.bone_map)

@@ -100,3 +100,28 @@ def test_rotation_between_and_euler(rng):
     m = R.axis_angle_to_matrix(_random_aa(rng, (100,), 3.0))
     zxy = R.euler_zxy_from_matrix(m)
     assert np.allclose(R.matrix_from_euler(zxy, "ZXY"), m, atol=1e-9)
+
+
+def test_degenerate_input_never_gives_nan():
+    """Zero-length and parallel directions, zero quaternions and singular matrices fall back
+    to a well-defined rotation instead of NaN (documented in the module docstring)."""
+    zero, x = np.zeros(3), np.array([1.0, 0.0, 0.0])
+    for a, b in ((zero, x), (x, zero), (zero, zero), (1e-15 * x, x)):
+        rot = R.rotation_between(a, b)
+        assert np.all(np.isfinite(rot)) and np.allclose(rot, np.eye(3))
+    assert np.allclose(R.rotation_between(x, 3.0 * x), np.eye(3))
+    flip = R.rotation_between(x, -2.0 * x)
+    assert np.all(np.isfinite(flip)) and np.allclose(flip @ x, -x)
+    assert R.is_degenerate(np.array([zero, x])).tolist() == [True, False]
+    assert np.allclose(R.quaternion_normalize(np.zeros(4)), [1.0, 0.0, 0.0, 0.0])
+    assert np.allclose(R.quaternion_to_matrix(np.zeros((2, 4))), np.eye(3))
+    assert np.allclose(R.quaternion_to_axis_angle(np.zeros(4)), 0.0)
+    assert np.allclose(R.quaternion_slerp(np.zeros(4), np.zeros(4), 0.5), [1.0, 0, 0, 0])
+    for six in (np.zeros(6), np.array([1.0, 2.0, 0.0, 0.0, 0.0, 0.0])):  # zero / parallel
+        m = R.rot6d_to_matrix(six)
+        assert np.all(np.isfinite(m)) and np.allclose(m @ m.T, np.eye(3))
+        assert np.linalg.det(m) == pytest.approx(1.0)
+    for m in (np.zeros((3, 3)), np.diag([1.0, 1.0, 0.0])):
+        for out in (R.orthonormalize(m), R.quaternion_to_matrix(R.matrix_to_quaternion(m))):
+            assert np.all(np.isfinite(out)) and np.allclose(out @ out.T, np.eye(3))
+    assert np.all(np.isfinite(R.matrix_to_axis_angle(np.zeros((3, 3)))))
