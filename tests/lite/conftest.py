@@ -1,46 +1,13 @@
-"""A real photograph of people for the lite backend's tests.
-
-No photo is committed here: ``bus.jpg`` (two people standing, full body) ships inside the
-``ultralytics`` wheel on PyPI. The fixture downloads that wheel once (no dependencies) into
-a cache folder and extracts the picture; without the package registry the test is skipped
-with the reason.
-"""
+"""A real photograph of people for the lite backend's tests (bus.jpg, see tests/photos.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
-
-WHEEL = "ultralytics==8.4.190"
-MEMBER = "ultralytics/assets/bus.jpg"
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("GLOT_TEST_CACHE") or Path.home() / ".cache" / "glot-mocap-tests"
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+from photos import bus_photo_path
 
 
 @pytest.fixture(scope="session")
 def bus_photo() -> Path:
-    cache = _cache_dir()
-    photo = cache / "bus.jpg"
-    if photo.is_file():
-        return photo
-    wheels = list(cache.glob("ultralytics-*.whl"))
-    if not wheels:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "-q", "-d", str(cache), WHEEL]
-        done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
-        wheels = list(cache.glob("ultralytics-*.whl"))
-        if done.returncode != 0 or not wheels:
-            pytest.skip(f"could not fetch {WHEEL} for its sample photo: {done.stderr[-300:]}")
-    with zipfile.ZipFile(wheels[0]) as wheel:
-        photo.write_bytes(wheel.read(MEMBER))
-    return photo
+    return bus_photo_path()
