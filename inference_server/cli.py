@@ -107,9 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_analysis_options(a)
     fbx = a.add_mutually_exclusive_group()
     fbx.add_argument("--fbx", type=Path, default=None,
-                     help="FBX file to write as well (default: the clip's name with .fbx); "
-                     "needs Blender's bpy module in this Python")
+                     help="FBX name (default: the clip's name with .fbx): one file per person, "
+                     "NAME_P<id>.fbx; needs Blender's bpy module in this Python")
     fbx.add_argument("--no-fbx", action="store_true", help="write the motion clip only")
+    a.add_argument("--fbx-all-in-one", action="store_true",
+                   help="every person in the one FBX file NAME.fbx, bones prefixed by person")
 
     m = sub.add_parser("models", help="list every model file, where it was looked for, what is missing")
     m.add_argument("--models", type=Path, default=None, help="folder holding the model files")
@@ -128,6 +130,8 @@ def cmd_analyze(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int
     from .pipeline import Engine
 
     options = analyze_options(args, args.video, args.output)
+    if args.no_fbx and args.fbx_all_in_one:
+        raise InvalidRequestError("--fbx-all-in-one and --no-fbx contradict each other: drop one")
     if args.fbx is not None and args.fbx.suffix.lower() != ".fbx":
         raise InvalidRequestError(f"--fbx {args.fbx}: the file name must end in .fbx")
     printer = None if args.quiet else ProgressPrinter(stderr)
@@ -146,29 +150,32 @@ def cmd_analyze(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int
         stdout.write(f"FBX: not written (Blender's bpy module is not installed in this Python: "
                      f"pip install bpy, or open {result.path} with the Blender extension)\n")
         return EXIT_OK
-    report = write_fbx(Path(result.path), fbx_path)
-    stdout.write(f"{report}FBX: {fbx_path}\n")
+    stdout.write(write_fbx(Path(result.path), fbx_path, args.fbx_all_in_one))
     return EXIT_OK
 
 
-def write_fbx(clip_path: Path, fbx_path: Path) -> str:
-    """Runs glot_blender.blender.clip_to_fbx in its own process (bpy never enters this one)
-    and returns the lines it printed about people left out; raises GlotError with its
-    one-line message when it fails."""
+def write_fbx(clip_path: Path, fbx_path: Path, all_in_one: bool = False) -> str:
+    """Runs glot_blender.blender.clip_to_fbx in its own process (bpy never enters this one):
+    one FBX per person (``NAME_P<id>.fbx``), or all people in ``fbx_path`` with
+    ``all_in_one``. Returns its lines about people left out and one ``FBX: PATH`` line per
+    file; raises GlotError with its one-line message when it fails."""
     env = dict(os.environ)
     spec = importlib.util.find_spec("glot_blender")
     if spec is not None and spec.submodule_search_locations:
         root = str(Path(next(iter(spec.submodule_search_locations))).parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    extra = ["--all-in-one"] if all_in_one else []
     done = subprocess.run([sys.executable, "-m", "glot_blender.blender.clip_to_fbx",
-                           str(clip_path), str(fbx_path)],
+                           str(clip_path), str(fbx_path), *extra],
                           check=False, capture_output=True, text=True, env=env)
-    if done.returncode != 0 or not fbx_path.is_file():
+    written = [line for line in done.stdout.splitlines() if line.startswith("FBX: ")]
+    if done.returncode != 0 or not written or not all(Path(w[5:]).is_file() for w in written):
         lines = done.stderr.strip().splitlines()
         reason = lines[-1] if lines else f"exit code {done.returncode}"
         raise GlotError(f"the motion clip was written to {clip_path}, but not the FBX "
                         f"{fbx_path} ({reason}); use --no-fbx to skip it")
-    return "".join(line + "\n" for line in done.stdout.splitlines() if "left out" in line)
+    kept = [line for line in done.stdout.splitlines() if "left out" in line] + written
+    return "".join(line + "\n" for line in kept)
 
 
 def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:

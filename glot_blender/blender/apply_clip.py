@@ -18,12 +18,8 @@ from ..core import bone_maps
 from ..core.motion_clip import MotionClip, MotionClipError, read_clip
 from ..core.smoothing import SmoothingOptions
 from .apply import ApplyOptions, apply_track
-from .armature import create_smpl_armature, create_smpl_mesh
+from .armature import CLIP_PROP, TRACK_ID_PROP, create_smpl_armature, create_smpl_mesh
 from .errors import AnimError
-
-#: custom properties that tag a rig made by :func:`apply_motion`
-TRACK_ID_PROP = "glot_track_id"
-CLIP_PROP = "glot_clip"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ MIN_BONE_LENGTH = 0.02  # metres
 #: skinning weights below this are not written to vertex groups
 MIN_SKIN_WEIGHT = 1e-4
 ARMATURE_MODIFIER_NAME = "GLoT Armature"
+#: custom properties of an armature that received motion: the person id and the motion clip
+TRACK_ID_PROP = "glot_track_id"
+CLIP_PROP = "glot_clip"
 
 
 def smpl_ground_offset(rest_joints_model: np.ndarray) -> np.ndarray:

@@ -1,12 +1,16 @@
-"""Motion clip (.npz) to one FBX file with one animated SMPL rig per person, without the UI.
+"""Motion clip (.npz) to FBX: one file per person (the default) or all in one, without the UI.
 
-``python -m glot_blender.blender.clip_to_fbx CLIP.npz OUT.fbx [--preset unity|unreal|mixamo]
-[--smoothing S]`` in a Python where ``bpy`` (Blender as a module) is importable. The command
-line ``glot-mocap analyze`` runs it as a separate process, so bpy never loads into the
-process that holds torch. In a factory-empty scene each person gets an SMPL armature built
-from the track's rest joints (:func:`.armature.create_smpl_armature`); the motion goes on
-with root motion and camera placement (people keep their places relative to each other,
-the video camera at the world origin), and all rigs are written to one FBX.
+``python -m glot_blender.blender.clip_to_fbx CLIP.npz OUT.fbx [--all-in-one]
+[--preset unity|unreal|mixamo] [--smoothing S]`` in a Python where ``bpy`` (Blender as a
+module) is importable. The command line ``glot-mocap analyze`` runs it as a separate
+process, so bpy never loads into the process that holds torch. In a factory-empty scene
+each person gets an SMPL armature built from the track's rest joints
+(:func:`.armature.create_smpl_armature`); the motion goes on with root motion and camera
+placement (people keep their places relative to each other, the video camera at the world
+origin). Each person is written to ``OUT_P<id>.fbx`` (:func:`.export.person_fbx_path`);
+with ``--all-in-one`` every rig goes into ``OUT.fbx`` with bones prefixed by the person
+(``P3_pelvis``), so readers that match bones by name keep the people apart. One line
+``FBX: PATH`` is printed per file written.
 
 Exit codes: 0 written, 2 a known problem (one line on stderr: the clip, the option or the
 export at fault).
@@ -25,6 +29,8 @@ EXIT_ERROR = 2
 #: default strength of the zero-lag Gaussian smoothing (0 = off, 1 = strongest)
 DEFAULT_SMOOTHING = 0.5
 RIG_NAME = "SMPL P{track_id}"
+#: the line printed for each file written (``glot-mocap analyze`` reads it back)
+FILE_LINE = "FBX: "
 #: people whose mean confidence is below this get no rig (the pose model never really saw
 #: them: a false detection, or someone hidden throughout)
 MIN_MEAN_CONFIDENCE = 0.1
@@ -38,13 +44,16 @@ class FbxJob:
     fbx: Path
     preset: str = "unity"
     smoothing: float = DEFAULT_SMOOTHING
+    all_in_one: bool = False
 
 
 @dataclass(frozen=True)
 class FbxResult:
-    """rigs: names of the armatures written; skipped: (track id, mean confidence) left out."""
+    """rigs: names of the armatures written; files: the FBX files written;
+    skipped: (track id, mean confidence) left out."""
 
     rigs: list[str]
+    files: list[Path]
     skipped: list[tuple[int, float]]
 
 
@@ -55,9 +64,9 @@ def convert(job: FbxJob) -> FbxResult:
     from ..core.motion_clip import read_clip
     from ..core.smoothing import SmoothingOptions
     from .apply import ApplyOptions, apply_track
-    from .armature import create_smpl_armature
+    from .armature import TRACK_ID_PROP, create_smpl_armature
     from .errors import AnimError
-    from .export import export_fbx_armatures
+    from .export import export_fbx_armatures, export_fbx_per_armature, person_fbx_path
 
     clip = read_clip(job.clip)
     mean_conf = {t.track_id: float(t.confidence.mean()) for t in clip.tracks}
@@ -74,17 +83,27 @@ def convert(job: FbxJob) -> FbxResult:
     for track in tracks:
         rig = create_smpl_armature(track.rest_joints, name=RIG_NAME.format(track_id=track.track_id),
                                    collection=scene.collection)
+        rig[TRACK_ID_PROP] = track.track_id
         apply_track(rig, clip, track.track_id, options, scene)
         rigs.append(rig)
-    export_fbx_armatures(rigs, job.fbx, job.preset, scene)
-    return FbxResult([r.name for r in rigs], skipped)
+    if job.all_in_one:
+        files = [export_fbx_armatures(rigs, job.fbx, job.preset, scene, unique_bones=True)]
+    elif len(rigs) == 1:  # still named by the person, like every per-person file
+        files = export_fbx_per_armature(
+            rigs, person_fbx_path(job.fbx, f"P{tracks[0].track_id}"), job.preset, scene)
+    else:
+        files = export_fbx_per_armature(rigs, job.fbx, job.preset, scene)
+    return FbxResult([r.name for r in rigs], files, skipped)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m glot_blender.blender.clip_to_fbx",
                                 description="Motion clip (.npz) to an FBX with one SMPL rig per person.")
     p.add_argument("clip", type=Path, help="the motion clip (.npz) written by glot-mocap analyze")
-    p.add_argument("fbx", type=Path, help="the FBX file to write")
+    p.add_argument("fbx", type=Path,
+                   help="the FBX file name: OUT_P<id>.fbx is written per person")
+    p.add_argument("--all-in-one", action="store_true",
+                   help="write every person into OUT.fbx itself, bones prefixed by the person")
     p.add_argument("--preset", choices=("unity", "unreal", "mixamo"), default="unity",
                    help="FBX settings for the target pipeline (default unity)")
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
@@ -100,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..core.motion_clip import MotionClipError
     from .errors import AnimError
 
-    job = FbxJob(args.clip, args.fbx, args.preset, args.smoothing)
+    job = FbxJob(args.clip, args.fbx, args.preset, args.smoothing, args.all_in_one)
     try:
         result = convert(job)
     except (AnimError, MotionClipError, OSError) as exc:
@@ -109,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for track_id, conf in result.skipped:
         sys.stdout.write(f"person {track_id} left out of the FBX (mean confidence {conf:.2f} "
                          f"< {MIN_MEAN_CONFIDENCE})\n")
-    sys.stdout.write(f"{len(result.rigs)} rig(s) written to {job.fbx}\n")
+    sys.stdout.writelines(f"{FILE_LINE}{path}\n" for path in result.files)
     return EXIT_OK
 
 

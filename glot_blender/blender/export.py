@@ -3,12 +3,18 @@
 FBX presets carry the settings each target pipeline expects (axes, scale, leaf bones,
 baking); only the chosen armature and its meshes are written. Selection, active object and
 the scene frame range are restored afterwards, so an export never changes the scene.
+
+Several people: one FBX per armature (:func:`export_fbx_per_armature`, files named by person
+id, as mocap services deliver them) is the default; :func:`export_fbx_armatures` with
+``unique_bones=True`` writes them all into one file with each armature's bones prefixed by
+its person (``P3_pelvis``), because readers other than Blender's (assimp, game engines)
+merge same-named bones of different armatures into one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +22,7 @@ from typing import Any
 import bpy
 
 from .actions import action_fcurves
+from .armature import TRACK_ID_PROP
 from .errors import ExportError
 
 
@@ -117,6 +124,46 @@ def _target_path(filepath: str | Path, suffix: str) -> Path:
     return path
 
 
+def person_label(armature_obj: Any) -> str:
+    """``P<id>`` for a rig made for a person of a motion clip, else the object's name made
+    safe for file and bone names."""
+    if TRACK_ID_PROP in armature_obj:
+        return f"P{int(armature_obj[TRACK_ID_PROP])}"
+    return bpy.path.clean_name(armature_obj.name)
+
+
+def person_labels(armature_objs: Sequence[Any]) -> list[str]:
+    """:func:`person_label` of each armature, or their object names where two would share a
+    label (two rigs of one person), so that labels are unique."""
+    labels = [person_label(o) for o in armature_objs]
+    if len(set(labels)) == len(labels):
+        return labels
+    return [bpy.path.clean_name(o.name) for o in armature_objs]
+
+
+def person_fbx_path(filepath: str | Path, label: str) -> Path:
+    """``walk.fbx`` -> ``walk_P3.fbx``: the file of one person next to the chosen name."""
+    path = Path(filepath)
+    return path.with_name(f"{path.stem}_{label}{path.suffix}")
+
+
+@contextmanager
+def _unique_bone_names(armature_objs: Sequence[Any]) -> Iterator[None]:
+    """Prefix every bone with its armature's label (:func:`person_labels`; Blender renames the
+    action's channels and the meshes' vertex groups with it); the old names come back."""
+    renamed: list[tuple[Any, str, str]] = []
+    try:
+        for obj, prefix in zip(armature_objs, person_labels(armature_objs)):
+            for bone in list(obj.data.bones):
+                old = bone.name
+                bone.name = f"{prefix}_{old}"
+                renamed.append((obj, bone.name, old))
+        yield
+    finally:
+        for obj, new, old in reversed(renamed):
+            obj.data.bones[new].name = old
+
+
 def export_fbx(
     armature_obj: Any, filepath: str | Path, preset: str | FbxPreset = "unity", scene: Any = None
 ) -> Path:
@@ -124,12 +171,33 @@ def export_fbx(
     return export_fbx_armatures([armature_obj], filepath, preset, scene)
 
 
-def export_fbx_armatures(
+def export_fbx_per_armature(
     armature_objs: Sequence[Any], filepath: str | Path, preset: str | FbxPreset = "unity",
     scene: Any = None,
+) -> list[Path]:
+    """One FBX per armature, named by :func:`person_fbx_path` (``walk_P3.fbx``); a single
+    armature is written to ``filepath`` itself. Everything is checked before the first write."""
+    if not armature_objs:
+        raise ExportError("nothing to export: no armature was given")
+    for obj in armature_objs:
+        _check_armature(obj)
+    _target_path(filepath, ".fbx")
+    if len(armature_objs) == 1:
+        return [export_fbx(armature_objs[0], filepath, preset, scene)]
+    return [export_fbx(o, person_fbx_path(filepath, label), preset, scene)
+            for o, label in zip(armature_objs, person_labels(armature_objs))]
+
+
+def export_fbx_armatures(
+    armature_objs: Sequence[Any], filepath: str | Path, preset: str | FbxPreset = "unity",
+    scene: Any = None, unique_bones: bool = False,
 ) -> Path:
     """Write several animated armatures (one per person), their deformed meshes and each
-    one's active action to ONE FBX file; the frame range covers all actions."""
+    one's active action to ONE FBX file; the frame range covers all actions.
+
+    unique_bones: prefix every bone with its person (``P3_pelvis``) in the file (the scene
+    keeps its names), so that readers which match bones by name keep the people apart.
+    """
     if isinstance(preset, str):
         if preset not in FBX_PRESETS:
             raise ExportError(f"unknown FBX preset '{preset}'; use one of {sorted(FBX_PRESETS)}")
@@ -141,7 +209,8 @@ def export_fbx_armatures(
     path = _target_path(filepath, ".fbx")
     scene = scene or bpy.context.scene
     objects = [*armature_objs, *(m for a in armature_objs for m in deformed_meshes(a))]
-    with _selected_only(objects, scene):
+    renaming = _unique_bone_names(armature_objs) if unique_bones else nullcontext()
+    with renaming, _selected_only(objects, scene):
         result = bpy.ops.export_scene.fbx(
             filepath=str(path),
             use_selection=True,

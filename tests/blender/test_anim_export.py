@@ -7,6 +7,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 import pytest
+from assimp_fbx import read_fbx
 from anim_support import (
     box_body,
     evaluated_vertices,
@@ -16,10 +17,17 @@ from anim_support import (
     world_heads,
 )
 
+from glot_blender.blender.actions import action_fcurves
 from glot_blender.blender.apply import ApplyOptions, apply_track
-from glot_blender.blender.armature import create_smpl_armature
+from glot_blender.blender.armature import TRACK_ID_PROP, create_smpl_armature
 from glot_blender.blender.errors import ExportError
-from glot_blender.blender.export import FBX_PRESETS, export_bvh, export_fbx
+from glot_blender.blender.export import (
+    FBX_PRESETS,
+    export_bvh,
+    export_fbx,
+    export_fbx_armatures,
+    export_fbx_per_armature,
+)
 from glot_blender.core.smpl_skeleton import JOINT_NAMES
 
 NUM_FRAMES = 6
@@ -105,3 +113,55 @@ def test_anim_export_refuses_without_armature_or_animation(tmp_path: Path) -> No
     with pytest.raises(ExportError, match="unknown FBX preset 'godot'"):
         export_fbx(arm, tmp_path / "x.fbx", "godot")
     assert not list(tmp_path.iterdir())
+
+
+def two_people() -> list[object]:
+    """Two SMPL rigs made for persons 3 and 7 of one clip (as the add-on marks them)."""
+    tracks = [make_track(NUM_FRAMES, seed=s, track_id=tid) for s, tid in ((1, 3), (2, 7))]
+    clip = make_clip(tracks)
+    rigs = []
+    for track in tracks:
+        arm = create_smpl_armature(track.rest_joints, name=f"SMPL person {track.track_id}")
+        arm[TRACK_ID_PROP] = track.track_id
+        box_body(arm)
+        apply_track(arm, clip, track.track_id, ApplyOptions())
+        rigs.append(arm)
+    return rigs
+
+
+def bone_channels(path: Path) -> list:
+    """assimp's animated nodes of ``path`` that are bones (armature nodes left out)."""
+    read = read_fbx(path)
+    assert len(read.animations) == 1, path
+    return [c for c in read.animations[0] if not c.node.startswith("SMPL person")]
+
+
+def test_anim_export_one_fbx_per_person_reads_apart_in_assimp(tmp_path: Path) -> None:
+    """Default for several rigs: NAME_P<id>.fbx each, 24 animated bones with every key."""
+    rigs = two_people()
+    before = scene_snapshot()
+    paths = export_fbx_per_armature(rigs, tmp_path / "crowd.fbx", "unity")
+    assert paths == [tmp_path / "crowd_P3.fbx", tmp_path / "crowd_P7.fbx"]
+    assert scene_snapshot() == before
+    for path in paths:
+        channels = bone_channels(path)
+        assert sorted(c.node for c in channels) == sorted(JOINT_NAMES)
+        assert all(c.rotation_keys == NUM_FRAMES for c in channels), channels
+        assert read_fbx(path).num_meshes >= 1  # the body goes along
+
+
+def test_anim_export_all_in_one_has_unique_bone_names(tmp_path: Path) -> None:
+    """One file for all: assimp sees 2 x 24 bones instead of 24 merged by name; the scene
+    keeps its bone names and channels."""
+    rigs = two_people()
+    paths_before = sorted(fc.data_path for fc in action_fcurves(rigs[0].animation_data.action))
+    bones_before = [b.name for b in rigs[0].data.bones]
+    path = export_fbx_armatures(rigs, tmp_path / "crowd.fbx", "unreal", unique_bones=True)
+    channels = bone_channels(path)
+    want = {f"P{tid}_{j}" for tid in (3, 7) for j in JOINT_NAMES}
+    assert {c.node for c in channels} == want and len(channels) == len(want)
+    assert all(c.rotation_keys == NUM_FRAMES for c in channels)
+    assert [b.name for b in rigs[0].data.bones] == bones_before
+    assert sorted(fc.data_path for fc in action_fcurves(rigs[0].animation_data.action)) == paths_before
+    shared = export_fbx_armatures(rigs, tmp_path / "merged.fbx", "unreal")
+    assert len(bone_channels(shared)) == len(JOINT_NAMES)  # the collision the option avoids

@@ -18,10 +18,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from assimp_fbx import read_fbx
 
 from glot_blender.blender.clip_to_fbx import MIN_MEAN_CONFIDENCE
 from glot_blender.core.motion_clip import read_clip
 from glot_blender.core.rotations import axis_angle_to_matrix
+from glot_blender.core.smpl_skeleton import JOINT_NAMES
 
 pytest.importorskip("mediapipe")
 
@@ -100,23 +102,49 @@ def test_lite_clip_has_a_confident_upright_person(analysed) -> None:
             assert up[1] < -0.8, f"person {track.track_id} frame {frame}: pelvis up = {up}"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="Blender's bpy is not installed")
-def test_fbx_is_written_and_imports_as_animated_rigs(analysed) -> None:
-    folder, out, proc = analysed
-    fbx = out.with_suffix(".fbx")
-    assert f"FBX: {fbx}" in proc.stdout and fbx.is_file()
-    clip = read_clip(out)
+def _reimport(fbx: Path, folder: Path) -> list[list[str]]:
     done = subprocess.run([sys.executable, "-c", REIMPORT, str(fbx)], check=False, cwd=REPO,
                           env=_env(folder), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    rigs = [line.split() for line in done.stdout.splitlines() if line.startswith("RIG ")]
+    return [line.split() for line in done.stdout.splitlines() if line.startswith("RIG ")]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="Blender's bpy is not installed")
+def test_one_fbx_per_person_imports_as_animated_rigs(analysed) -> None:
+    """Default: NAME_P<id>.fbx per confident person; Blender and assimp (an independent
+    reader) each read one person per file: 24 animated bones with a key on every frame."""
+    folder, out, proc = analysed
+    clip = read_clip(out)
     confident = [t for t in clip.tracks if t.confidence.mean() >= MIN_MEAN_CONFIDENCE]
-    assert len(rigs) == len(confident) >= 1, done.stdout
+    files = [Path(line[5:]) for line in proc.stdout.splitlines() if line.startswith("FBX: ")]
+    assert files == [out.with_name(f"bus_P{t.track_id}.fbx") for t in confident] != []
+    assert not out.with_suffix(".fbx").exists()
     assert proc.stdout.count("left out of the FBX") == len(clip.tracks) - len(confident)
-    last = max(int(t.frame_ids[-1]) for t in confident) + 1  # the first video frame is frame 1
-    for *_name, bones, curves, start, end in rigs:
+    for track, fbx in zip(confident, files):
+        rigs = _reimport(fbx, folder)
+        last = int(track.frame_ids[-1]) + 1  # the first video frame is frame 1
+        assert len(rigs) == 1, rigs
+        *_name, bones, curves, start, end = rigs[0]
         assert int(bones) == 24 and int(curves) > 0
-        assert (float(start), float(end)) == (1.0, float(last))
+        assert (float(start), float(end)) == (float(track.frame_ids[0]) + 1, float(last))
+        read = read_fbx(fbx)
+        bones_read = [c for c in read.animations[0] if not c.node.startswith("SMPL")]
+        assert len(read.animations) == 1 and len(bones_read) == 24
+        assert {c.rotation_keys for c in bones_read} == {last - int(track.frame_ids[0])}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="Blender's bpy is not installed")
+def test_all_in_one_fbx_keeps_people_apart_in_assimp(analysed) -> None:
+    folder, out, _proc = analysed
+    fbx = folder / "everyone.fbx"
+    done = subprocess.run([sys.executable, "-m", "glot_blender.blender.clip_to_fbx", str(out),
+                           str(fbx), "--all-in-one"], check=False, cwd=REPO, env=_env(folder),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and f"FBX: {fbx}" in done.stdout, done.stderr[-2000:]
+    confident = [t for t in read_clip(out).tracks if t.confidence.mean() >= MIN_MEAN_CONFIDENCE]
+    assert len(_reimport(fbx, folder)) == len(confident)
+    names = {c.node for c in read_fbx(fbx).animations[0] if not c.node.startswith("SMPL")}
+    assert names == {f"P{t.track_id}_{j}" for t in confident for j in JOINT_NAMES}
 
 
 @pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="Blender's bpy is not installed")
