@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .server_env import ENV_PYTHON_VAR, default_env_dir, venv_python
+from .server_env import CREATE_ENV_BUTTON, ENV_PYTHON_VAR, default_env_dir, venv_python
 
 START_TIMEOUT_S = 120.0  # first start imports torch and may load models: be generous
 REQUEST_TIMEOUT_S = 30.0
@@ -437,7 +437,8 @@ def probe_python(path: str, source: str,
     if tuple(int(x) for x in py.split(".")[:2]) < MIN_PYTHON:
         problems.append(f"Python {py} is too old (need {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+)")
     if torch is None:
-        problems.append("torch is not installed (use 'Set up server environment')")
+        problems.append(f"torch is not installed (press {CREATE_ENV_BUTTON} in the add-on "
+                        "preferences, or run glot-mocap setup-env)")
     if not info.get("server"):
         problems.append("the inference_server package is not installed")
     reason = "; ".join(problems) or f"Python {py} with torch {torch} and the server package"

@@ -10,6 +10,7 @@ import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy.types import AddonPreferences
 
+from .server_env import CREATE_ENV_BUTTON
 from .session import get_runtime
 
 ADDON_ID = __package__
@@ -102,12 +103,12 @@ class GLOT_AP_preferences(AddonPreferences):
     server_python: StringProperty(
         name="Server Python",
         subtype="FILE_PATH",
-        description="Python with torch and the inference server (Create Environment makes one)",
+        description=f"Python with torch and the inference server ({CREATE_ENV_BUTTON} makes one)",
     )
     env_dir: StringProperty(
         name="Environment Folder",
         subtype="DIR_PATH",
-        description="Where Create Environment puts the server's virtual environment ('' = default)",
+        description=f"Where {CREATE_ENV_BUTTON} puts the server's virtual environment ('' = default)",
     )
     models_dir: StringProperty(
         name="Models Folder",

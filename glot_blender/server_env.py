@@ -41,6 +41,8 @@ TORCH_VARIANTS = ("auto", "cpu", "cuda")
 KNOWN_EXTRAS = ("server", "lite")
 MIN_PYTHON = (3, 10)
 LOG_NAME = "setup-env.log"
+#: the one name of the add-on's button that runs :func:`setup_env` (labels, messages, docs)
+CREATE_ENV_BUTTON = "Create Environment"
 VERIFY_TIMEOUT_S = 300.0  # the first torch import after an install can be slow
 NVIDIA_SMI_TIMEOUT_S = 10.0
 

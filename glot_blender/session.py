@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .client import ServerClient, ServerCrashed, ServerError
+from .server_env import CREATE_ENV_BUTTON
 
 if TYPE_CHECKING:
     from .server_env import SetupResult
@@ -122,13 +123,13 @@ class ServerSession:
                 raise ServerError(
                     -32000,
                     "No server Python is set: open Preferences > Add-ons > GLoT Mocap and press "
-                    "Create Environment, or choose a Python that has the server installed",
+                    f"{CREATE_ENV_BUTTON}, or choose a Python that has the server installed",
                 )
             if not Path(config.python_exe).is_file():
                 raise ServerError(
                     -32000,
                     f"The server Python '{config.python_exe}' does not exist: fix it in the "
-                    "add-on preferences or press Create Environment",
+                    f"add-on preferences or press {CREATE_ENV_BUTTON}",
                 )
             client = ServerClient(
                 config.python_exe,

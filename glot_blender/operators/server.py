@@ -10,6 +10,7 @@ import bpy
 
 from ..client import RequestTimeout, ServerCrashed, ServerError, find_server_pythons
 from ..preferences import ADDON_ID, get_prefs
+from ..server_env import CREATE_ENV_BUTTON
 from ..session import (
     EnvSetupTask,
     ServerConfig,
@@ -52,7 +53,7 @@ def server_config(prefs: bpy.types.AddonPreferences, addon_id: str) -> ServerCon
         if found is None:
             raise TaskError(
                 "No Python with the inference server was found: open Preferences > Add-ons > "
-                "GLoT Mocap and press Create Environment (or set Server Python)"
+                f"GLoT Mocap and press {CREATE_ENV_BUTTON} (or set Server Python)"
             )
         python = found.path
         prefs.server_python = python
@@ -125,7 +126,7 @@ class GLOT_OT_detect_python(bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
         if get_runtime().env_setup is not None:
-            cls.poll_message_set("Wait for Create Environment to finish")
+            cls.poll_message_set(f"Wait for {CREATE_ENV_BUTTON} to finish")
             return False
         return True
 
@@ -139,7 +140,7 @@ class GLOT_OT_detect_python(bpy.types.Operator):
                 "; ".join(f"{c.path}: {c.reason}" for c in candidates) or "no Python found on PATH"
             )
             self.report(
-                {"ERROR"}, f"No Python can run the server ({reasons}); press Create Environment"
+                {"ERROR"}, f"No Python can run the server ({reasons}); press {CREATE_ENV_BUTTON}"
             )
             return {"CANCELLED"}
         prefs.server_python = usable[0].path
@@ -197,7 +198,7 @@ class GLOT_OT_create_env(bpy.types.Operator):
     """Create the inference server's Python environment (a venv with torch and the server; downloads about 1 GB)"""
 
     bl_idname = "glot.create_env"
-    bl_label = "Create Environment"
+    bl_label = CREATE_ENV_BUTTON
     bl_options = {"REGISTER"}
 
     @classmethod
