@@ -4,9 +4,10 @@ One ``.npz`` per analysis, readable with ``np.load(path, allow_pickle=False)``. 
 is the only place that knows the schema; it imports numpy and the standard library only, so
 the inference server, the command line and the Blender extension all use this same code.
 
-Layout (schema ``"glot-motion/1"``)::
+Layout (schema ``"glot-motion/2"``; ``read_clip`` also reads ``"glot-motion/1"``, which is
+version 2 without the world-grounding keys marked (v2) below)::
 
-    schema              str      "glot-motion/1"
+    schema              str      "glot-motion/2"
     fps                 float    frames per second of the analysed frames
     frame_count         int      number of analysed video frames (after range and stride)
     start_frame         int      first analysed video frame index
@@ -34,6 +35,17 @@ Layout (schema ``"glot-motion/1"``)::
     track_<ID>/joints3d       float32 (N,24,3)  posed SMPL joints (root-relative model space)
     track_<ID>/confidence     float32 (N,)      0..1
     track_<ID>/filled         bool    (N,)      True where the frame was filled across a gap
+  world grounding (v2; all of them or none, written when the analysis solved the camera):
+    camera_rotation     float64 (F,3,3)  world-from-camera per analysed frame (video camera
+                                         frame: x right, y down, z forward; F = frame_count)
+    camera_position     float64 (F,3)    camera centre in the world, metres
+    camera_motion       str      "static" | "turning" | "moving"
+    camera_rotation_deg float    total turning over the clip (sum of frame-to-frame angles)
+    world_up            str      "floor" (fitted to the feet) | "level" (camera held level)
+    floor_residual_m    float    RMS distance of the feet's contact points to the floor (-1: no fit)
+    track_<ID>/world_transl   float32 (N,3)  SMPL translation in the world frame (z up, floor
+                                             z = 0), metres
+    track_<ID>/world_orient   float32 (N,3)  SMPL root axis-angle in the world frame
 """
 
 from __future__ import annotations
@@ -50,7 +62,9 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA = "glot-motion/1"
+SCHEMA = "glot-motion/2"
+#: schemas read_clip accepts (glot-motion/1: no world grounding; see docs/motion-clip.md)
+READABLE_SCHEMAS = ("glot-motion/1", SCHEMA)
 NUM_JOINTS = 24
 NUM_BETAS = 10
 HASH_PREFIX_BYTES = 1 << 20
@@ -69,6 +83,15 @@ _TRACK_FIELDS: dict[str, tuple[tuple[int, ...], str]] = {
     "filled": ((), "bool"),
 }
 _REST_FIELD = "rest_joints"  # (24, 3), no frame axis
+#: per-track world-grounding fields (v2): present for every track or for none
+_WORLD_FIELDS = ("world_transl", "world_orient")
+#: video-level camera scalars (v2), with the CameraTrajectory attribute each one fills
+_CAMERA_SCALARS: dict[str, tuple[str, type]] = {
+    "camera_motion": ("kind", str),
+    "camera_rotation_deg": ("total_rotation_deg", float),
+    "world_up": ("up_source", str),
+    "floor_residual_m": ("floor_residual_m", float),
+}
 
 _SCALARS: dict[str, type] = {
     "fps": float,
@@ -105,7 +128,8 @@ class TrackMotion:
     frame_ids (N,) int64; global_orient (N,3) and body_pose (N,69) axis-angle;
     betas (N,10); cam_crop (N,3) [s,tx,ty]; bbox (N,4) [cx,cy,w,h] px;
     transl (N,3) m camera space; rest_joints (24,3) m; joints3d (N,24,3) m;
-    confidence (N,) 0..1; filled (N,) bool.
+    confidence (N,) 0..1; filled (N,) bool; world_transl / world_orient (N,3) the SMPL
+    translation and root axis-angle in the world frame, or None (no camera solve).
     """
 
     track_id: int
@@ -120,12 +144,17 @@ class TrackMotion:
     joints3d: np.ndarray
     confidence: np.ndarray
     filled: np.ndarray
+    world_transl: np.ndarray | None = None
+    world_orient: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.track_id = int(self.track_id)
         for name, (trailing, dtype) in _TRACK_FIELDS.items():
             setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=dtype))
         self.rest_joints = np.ascontiguousarray(self.rest_joints, dtype="float32")
+        for name in _WORLD_FIELDS:
+            if getattr(self, name) is not None:
+                setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype="float32"))
         _validate_track(self)
 
     @property
@@ -140,6 +169,29 @@ class TrackMotion:
     @property
     def filled_ratio(self) -> float:
         return float(self.filled.mean()) if self.num_frames else 0.0
+
+    @property
+    def has_world(self) -> bool:
+        return self.world_transl is not None and self.world_orient is not None
+
+
+@dataclass
+class CameraTrajectory:
+    """The video camera's motion in the world (z up, floor at z = 0), one row per analysed
+    frame: rotation (F,3,3) world-from-camera (video camera frame x right, y down, z forward),
+    position (F,3) metres; kind "static" | "turning" | "moving"; total_rotation_deg;
+    up_source "floor" | "level"; floor_residual_m (RMS, -1 when no floor was fitted)."""
+
+    rotation: np.ndarray
+    position: np.ndarray
+    kind: str = "static"
+    total_rotation_deg: float = 0.0
+    up_source: str = "level"
+    floor_residual_m: float = -1.0
+
+    def __post_init__(self) -> None:
+        self.rotation = np.ascontiguousarray(self.rotation, dtype=np.float64)
+        self.position = np.ascontiguousarray(self.position, dtype=np.float64)
 
 
 @dataclass
@@ -162,6 +214,7 @@ class MotionClip:
     software: dict[str, str] = field(default_factory=dict)
     created: str = ""
     analysis_options: dict[str, Any] = field(default_factory=dict)
+    camera: CameraTrajectory | None = None
 
     def track(self, track_id: int) -> TrackMotion:
         for t in self.tracks:
@@ -172,6 +225,11 @@ class MotionClip:
     @property
     def track_ids(self) -> list[int]:
         return [t.track_id for t in self.tracks]
+
+    @property
+    def has_world(self) -> bool:
+        """True when the analysis solved the camera: every person has world motion."""
+        return self.camera is not None
 
 
 def file_fingerprint(path: str | os.PathLike[str]) -> tuple[str, int, str]:
@@ -205,6 +263,43 @@ def _validate_track(t: TrackMotion) -> None:
             raise MotionClipError(f"track {t.track_id}: '{name}' contains NaN or infinity")
     if np.any(np.diff(t.frame_ids) <= 0):
         raise MotionClipError(f"track {t.track_id}: frame_ids must be strictly increasing")
+    _validate_world_track(t, n)
+
+
+def _validate_world_track(t: TrackMotion, n: int) -> None:
+    present = [getattr(t, name) is not None for name in _WORLD_FIELDS]
+    if any(present) and not all(present):
+        raise MotionClipError(f"track {t.track_id}: world_transl and world_orient go together")
+    for name in _WORLD_FIELDS if all(present) else ():
+        arr = getattr(t, name)
+        if arr.shape != (n, 3):
+            raise MotionClipError(
+                f"track {t.track_id}: '{name}' has shape {arr.shape}, expected {(n, 3)}")
+        if not np.all(np.isfinite(arr)):
+            raise MotionClipError(f"track {t.track_id}: '{name}' contains NaN or infinity")
+
+
+def _validate_camera(clip: MotionClip) -> None:
+    """A camera solve matches the frame count, is finite and orthonormal, and comes with
+    world motion for every person."""
+    cam = clip.camera
+    if cam is None:
+        if any(t.has_world for t in clip.tracks):
+            raise MotionClipError("people have world motion but the clip has no camera solve")
+        return
+    f = int(clip.frame_count)
+    if cam.rotation.shape != (f, 3, 3) or cam.position.shape != (f, 3):
+        raise MotionClipError(
+            f"camera_rotation {cam.rotation.shape} / camera_position {cam.position.shape} must "
+            f"be ({f}, 3, 3) / ({f}, 3): one per analysed frame")
+    if not (np.all(np.isfinite(cam.rotation)) and np.all(np.isfinite(cam.position))):
+        raise MotionClipError("the camera solve contains NaN or infinity")
+    gram = np.einsum("fji,fjk->fik", cam.rotation, cam.rotation)
+    if f and np.abs(gram - np.eye(3)).max() > 1e-4:
+        raise MotionClipError("camera_rotation holds matrices that are not rotations")
+    missing = [t.track_id for t in clip.tracks if not t.has_world]
+    if missing:
+        raise MotionClipError(f"people {missing} lack world_transl/world_orient")
 
 
 def _to_arrays(clip: MotionClip) -> dict[str, np.ndarray]:
@@ -225,7 +320,23 @@ def _to_arrays(clip: MotionClip) -> dict[str, np.ndarray]:
         prefix = f"track_{t.track_id}/"
         for name in (*_TRACK_FIELDS, _REST_FIELD):
             arrays[prefix + name] = getattr(t, name)
+    arrays.update(_camera_arrays(clip))
     return arrays
+
+
+def _camera_arrays(clip: MotionClip) -> dict[str, np.ndarray]:
+    """The v2 world-grounding keys ({} for a clip without a camera solve)."""
+    _validate_camera(clip)
+    cam = clip.camera
+    if cam is None:
+        return {}
+    out = {"camera_rotation": cam.rotation, "camera_position": cam.position}
+    for key, (attr, kind) in _CAMERA_SCALARS.items():
+        out[key] = np.array(kind(getattr(cam, attr)))
+    for t in clip.tracks:
+        for name in _WORLD_FIELDS:
+            out[f"track_{t.track_id}/{name}"] = getattr(t, name)
+    return out
 
 
 def write_clip(path: str | os.PathLike[str], clip: MotionClip) -> Path:
@@ -274,10 +385,10 @@ def read_clip(path: str | os.PathLike[str]) -> MotionClip:
 
 def _from_npz(data: Any, p: Path) -> MotionClip:
     schema = _scalar(data, "schema", str, p)
-    if schema != SCHEMA:
+    if schema not in READABLE_SCHEMAS:
         raise MotionClipError(
-            f"'{p.name}' has schema '{schema}', this version reads '{SCHEMA}': "
-            "update the add-on or re-run the analysis"
+            f"'{p.name}' has schema '{schema}', this version reads "
+            f"{' and '.join(READABLE_SCHEMAS)}: update the add-on or re-run the analysis"
         )
     values = {}
     for name, kind in _SCALARS.items():
@@ -300,5 +411,23 @@ def _from_npz(data: Any, p: Path) -> MotionClip:
             if key not in data:
                 raise MotionClipError(f"'{p.name}' is missing '{key}'")
             fields[name] = data[key]
+        for name in _WORLD_FIELDS if schema != READABLE_SCHEMAS[0] else ():
+            key = f"track_{tid}/{name}"
+            if key in data:
+                fields[name] = data[key]
         tracks.append(TrackMotion(track_id=int(tid), **fields))
-    return MotionClip(tracks=tracks, **values)
+    camera = _read_camera(data, p) if schema != READABLE_SCHEMAS[0] else None
+    clip = MotionClip(tracks=tracks, camera=camera, **values)
+    _validate_camera(clip)
+    return clip
+
+
+def _read_camera(data: Any, p: Path) -> CameraTrajectory | None:
+    """The v2 camera solve, None when the clip has none (a v2 clip without world grounding)."""
+    if "camera_rotation" not in data:
+        return None
+    if "camera_position" not in data:
+        raise MotionClipError(f"'{p.name}' has camera_rotation but no camera_position")
+    values = {attr: _scalar(data, key, kind, p) for key, (attr, kind) in _CAMERA_SCALARS.items()}
+    return CameraTrajectory(np.asarray(data["camera_rotation"]),
+                            np.asarray(data["camera_position"]), **values)
