@@ -29,6 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .core import protocol
+from .core.protocol import (
+    INTERNAL_ERROR,
+    JSONRPC,
+    METHOD_ANALYZE,
+    METHOD_CANCEL,
+    METHOD_INITIALIZE,
+    METHOD_SHUTDOWN,
+    NOTIFY_JOB_FINISHED,
+)
 from .server_env import CREATE_ENV_BUTTON, ENV_PYTHON_VAR, default_env_dir, venv_python
 
 START_TIMEOUT_S = 120.0  # first start imports torch and may load models: be generous
@@ -40,13 +50,90 @@ MIN_PYTHON = (3, 10)
 
 
 class ServerError(Exception):
-    """The server answered a request with a JSON-RPC error (``code``, ``message``, ``data``)."""
+    """The server answered a request with a JSON-RPC error (``code``, ``message``, ``data``).
+
+    :meth:`from_reply` picks the subclass for the reply's code (codes in
+    :mod:`glot_blender.core.protocol`), so callers can catch, say, :class:`ServerBusyError`
+    alone; an unknown code stays a plain ServerError."""
 
     def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.data = data
+
+    @staticmethod
+    def from_reply(error: Any) -> ServerError:
+        """The typed exception for a reply's ``error`` member."""
+        err = error if isinstance(error, dict) else {}
+        code = err.get("code")
+        code = code if isinstance(code, int) and not isinstance(code, bool) else INTERNAL_ERROR
+        cls = _ERROR_CLASSES.get(code, ServerError)
+        return cls(code, str(err.get("message", error)), err.get("data"))
+
+
+class ParseError(ServerError):
+    """The server could not read a message as JSON (a client bug)."""
+
+
+class InvalidMessageError(ServerError):
+    """A message was not a JSON-RPC request object (a client bug)."""
+
+
+class MethodNotFoundError(ServerError):
+    """The server has no such method (an older server?)."""
+
+
+class InvalidParamsError(ServerError):
+    """A parameter is wrong in a way the user can fix (bad path, bad range, ...)."""
+
+
+class InternalError(ServerError):
+    """The server failed handling a request; its log has the traceback."""
+
+
+class JobError(ServerError):
+    """A job could not run: the unexpected-error code -32000."""
+
+
+class ModelFileError(ServerError):
+    """A model file is missing, of the wrong kind or unsafe to load."""
+
+
+class VideoError(ServerError):
+    """The video is missing, not a video, corrupt or empty."""
+
+
+class NoPersonError(ServerError):
+    """Nobody was found, or no one was followed long enough."""
+
+
+class JobCancelledError(ServerError):
+    """The job was cancelled."""
+
+
+class ServerBusyError(ServerError):
+    """A job is already running (one job at a time)."""
+
+
+class BackendUnavailableError(ServerError):
+    """The backend cannot run on the server's machine (package or model file missing)."""
+
+
+_ERROR_CLASSES: dict[int, type[ServerError]] = {
+    protocol.PARSE_ERROR: ParseError,
+    protocol.INVALID_REQUEST: InvalidMessageError,
+    protocol.METHOD_NOT_FOUND: MethodNotFoundError,
+    protocol.INVALID_PARAMS: InvalidParamsError,
+    protocol.INTERNAL_ERROR: InternalError,
+    protocol.SERVER_ERROR: JobError,
+    protocol.MODEL_FILE_ERROR: ModelFileError,
+    protocol.VIDEO_ERROR: VideoError,
+    protocol.NO_PERSON: NoPersonError,
+    protocol.JOB_CANCELLED: JobCancelledError,
+    protocol.SERVER_BUSY: ServerBusyError,
+    protocol.BACKEND_UNAVAILABLE: BackendUnavailableError,
+}
 
 
 class ServerCrashed(Exception):
@@ -114,7 +201,7 @@ class ServerClient:
             return self.server_info
         self._spawn()
         try:
-            self.server_info = self.request("initialize", {}, timeout=timeout)
+            self.server_info = self.request(METHOD_INITIALIZE, {}, timeout=timeout)
         except RequestTimeout:
             self.shutdown(timeout=1.0)
             raise
@@ -178,7 +265,7 @@ class ServerClient:
         self._closing = True
         if proc.poll() is None and not self._eof:
             try:
-                self.request("shutdown", {}, timeout=timeout)
+                self.request(METHOD_SHUTDOWN, {}, timeout=timeout)
             except (ServerError, ServerCrashed, RequestTimeout, OSError):
                 pass
         _close_quietly(proc.stdin)
@@ -232,7 +319,7 @@ class ServerClient:
         with long timeouts). Raises ServerError, RequestTimeout or ServerCrashed."""
         req_id = next(self._ids)
         waiter: queue.Queue = queue.Queue(maxsize=1)
-        message = {"jsonrpc": "2.0", "id": req_id, "method": method, "params": params or {}}
+        message = {"jsonrpc": JSONRPC, "id": req_id, "method": method, "params": params or {}}
         with self._lock:
             if self._proc is None:
                 raise RuntimeError("The inference server is not started; call start() first.")
@@ -253,9 +340,7 @@ class ServerClient:
         if reply is _EOF:
             raise self._crashed()
         if "error" in reply:
-            err = reply["error"] if isinstance(reply["error"], dict) else {}
-            raise ServerError(int(err.get("code", -32603)), str(err.get("message", reply)),
-                              err.get("data"))
+            raise ServerError.from_reply(reply["error"])
         return reply.get("result")
 
     def _write(self, message: dict) -> None:
@@ -269,11 +354,11 @@ class ServerClient:
 
     def analyze(self, params: dict, timeout: float = REQUEST_TIMEOUT_S) -> str:
         """Start an analysis (params as in docs/protocol.md); return the job id at once."""
-        return str(self.request("analyze", params, timeout=timeout)["job"])
+        return str(self.request(METHOD_ANALYZE, params, timeout=timeout)["job"])
 
     def cancel(self, job: str, timeout: float = REQUEST_TIMEOUT_S) -> bool:
         """Ask the server to cancel ``job``; ``job/finished`` (cancelled) follows."""
-        return bool(self.request("cancel", {"job": job}, timeout=timeout).get("cancelled"))
+        return bool(self.request(METHOD_CANCEL, {"job": job}, timeout=timeout).get("cancelled"))
 
     # ------------------------------------------------------------------ notifications
     def poll(self) -> list[dict]:
@@ -308,7 +393,7 @@ class ServerClient:
         while True:
             for note in self.poll():
                 params = note.get("params") or {}
-                if note.get("method") == "job/finished" and params.get("job") == job:
+                if note.get("method") == NOTIFY_JOB_FINISHED and params.get("job") == job:
                     return params
                 if on_notification is not None:
                     on_notification(note)

@@ -18,6 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .client import ServerClient, ServerCrashed, ServerError
+from .core.protocol import (
+    NOTIFY_JOB_FINISHED,
+    NOTIFY_PROGRESS,
+    SERVER_ERROR,
+    STATUS_CANCELLED,
+    STATUS_ERROR,
+    STATUS_OK,
+)
 from .server_env import CREATE_ENV_BUTTON
 
 if TYPE_CHECKING:
@@ -31,11 +39,6 @@ REQUEST_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 20
 ENV_LOG_LINES = 200
-NOTIFY_PROGRESS = "progress"
-NOTIFY_FINISHED = "job/finished"
-STATUS_OK = "ok"
-STATUS_CANCELLED = "cancelled"
-STATUS_ERROR = "error"
 
 
 def server_source_dir() -> Path:
@@ -121,13 +124,13 @@ class ServerSession:
             self._stop_locked()
             if not config.python_exe:
                 raise ServerError(
-                    -32000,
+                    SERVER_ERROR,
                     "No server Python is set: open Preferences > Add-ons > GLoT Mocap and press "
                     f"{CREATE_ENV_BUTTON}, or choose a Python that has the server installed",
                 )
             if not Path(config.python_exe).is_file():
                 raise ServerError(
-                    -32000,
+                    SERVER_ERROR,
                     f"The server Python '{config.python_exe}' does not exist: fix it in the "
                     f"add-on preferences or press {CREATE_ENV_BUTTON}",
                 )
@@ -322,7 +325,7 @@ class AnalysisJob:
             self.progress.total = int(params.get("total") or 0)
             self.progress.message = str(params.get("message") or "")
             return None
-        if method != NOTIFY_FINISHED:
+        if method != NOTIFY_JOB_FINISHED:
             return None
         status = params.get("status")
         if status == STATUS_OK:

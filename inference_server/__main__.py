@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from .server import MessageWriter, Server, configure_logging
+from .server import Server, configure_logging
+from .wire import MessageWriter
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

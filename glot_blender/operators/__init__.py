@@ -37,8 +37,8 @@ def unregister() -> None:
     """Cancels a running job and stops the server before the classes go."""
     import bpy
 
-    from .analyze import stop_timers as stop_analysis_timers
     from ..session import close_runtime
+    from .analyze import stop_timers as stop_analysis_timers
     from .server import stop_timers as stop_env_timers
 
     stop_analysis_timers()

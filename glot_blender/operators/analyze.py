@@ -20,8 +20,9 @@ from bpy.props import BoolProperty, FloatProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from ..core.motion_clip import MotionClip, MotionClipError, read_clip
+from ..core.protocol import STATUS_CANCELLED, STATUS_ERROR, STATUS_OK
 from ..preferences import ADDON_ID, get_prefs
-from ..session import STATUS_OK, AnalysisJob, AnalysisRequest, JobOutcome, get_runtime
+from ..session import AnalysisJob, AnalysisRequest, JobOutcome, get_runtime
 from .reporting import TaskError, run_reported
 from .server import server_config, user_folder
 
@@ -161,7 +162,7 @@ def poll_analysis(context: bpy.types.Context) -> JobOutcome | None:
                 context.scene, outcome.clip_path, get_prefs(context).default_smoothing
             )
         except TaskError as exc:
-            outcome = JobOutcome("error", message=str(exc))
+            outcome = JobOutcome(STATUS_ERROR, message=str(exc))
         else:
             n = len(clip.tracks)
             outcome = JobOutcome(
@@ -178,7 +179,7 @@ def _report(op: bpy.types.Operator, outcome: JobOutcome) -> set[str]:
     if outcome.status == STATUS_OK:
         op.report({"INFO"}, outcome.message)
         return {"FINISHED"}
-    op.report({"WARNING"} if outcome.status == "cancelled" else {"ERROR"}, outcome.message)
+    op.report({"WARNING"} if outcome.status == STATUS_CANCELLED else {"ERROR"}, outcome.message)
     return {"CANCELLED"}
 
 

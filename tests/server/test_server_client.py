@@ -15,10 +15,11 @@ import pytest
 from server_testing import REPO_ROOT, make_client
 
 from glot_blender.client import (
+    InvalidParamsError,
+    MethodNotFoundError,
     RequestTimeout,
     ServerClient,
     ServerCrashed,
-    ServerError,
     find_server_pythons,
     probe_python,
 )
@@ -67,10 +68,10 @@ def test_real_server_handshake_errors_crash_and_restart(tmp_path: Path) -> None:
         info = client.start(timeout=60)
         assert info["protocol_version"] == 1 and info["devices"][0]["id"] == "cpu"
         assert client.server_info == info and client.is_alive()
-        with pytest.raises(ServerError) as err:
+        with pytest.raises(MethodNotFoundError) as err:
             client.request("no_such_method", {})
         assert err.value.code == -32601
-        with pytest.raises(ServerError) as err:
+        with pytest.raises(InvalidParamsError) as err:
             client.analyze({"video": str(tmp_path / "missing.mp4")})
         assert err.value.code == -32602 and "missing.mp4" in err.value.message
         assert client.cancel("unknown-job") is False

@@ -8,16 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_server.server import (
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    PARSE_ERROR,
-    ProgressThrottle,
-    RpcError,
-    decode_message,
-    jsonable,
-    parse_analyze_params,
-)
+from glot_blender.core.protocol import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR
+from inference_server.errors import GlotError
+from inference_server.jobs import ProgressThrottle
+from inference_server.server import parse_analyze_params
+from inference_server.wire import decode_message, jsonable
 
 
 class StepClock:
@@ -64,7 +59,7 @@ def test_throttle_keeps_first_and_last_of_each_stage() -> None:
     ],
 )
 def test_decode_errors(line: bytes, code: int) -> None:
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(GlotError) as err:
         decode_message(line)
     assert err.value.code == code
 
@@ -109,3 +104,27 @@ def test_known_choices_match_the_pipeline() -> None:
 
     assert set(KNOWN_DETECTORS) == set(DETECTOR_NAMES)
     assert set(KNOWN_BACKENDS) == set(BACKENDS)
+
+
+def test_one_error_vocabulary_on_both_sides() -> None:
+    """Every code of core.protocol is a server error class and a typed client exception."""
+    import inspect
+
+    from glot_blender import client
+    from glot_blender.core import protocol
+    from inference_server import errors
+
+    codes = {v for k, v in vars(protocol).items() if k.isupper() and isinstance(v, int)
+             and -32768 <= v <= -32000}
+    server_codes = {cls.code for _n, cls in inspect.getmembers(errors, inspect.isclass)
+                    if issubclass(cls, errors.GlotError)}
+    assert server_codes <= codes and codes - server_codes == {protocol.INTERNAL_ERROR}
+    typed = {code: type(client.ServerError.from_reply({"code": code, "message": "m"}))
+             for code in codes}
+    assert client.ServerError not in typed.values()
+    assert len(set(typed.values())) == len(codes)
+    busy = client.ServerError.from_reply(errors.ServerBusyError("busy").to_rpc())
+    assert isinstance(busy, client.ServerBusyError) and busy.message == "busy"
+    odd = client.ServerError.from_reply({"code": -1, "message": "x", "data": {"a": 1}})
+    assert type(odd) is client.ServerError and (odd.code, odd.data) == (-1, {"a": 1})
+    assert type(client.ServerError.from_reply("not an object")) is client.InternalError
