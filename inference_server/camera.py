@@ -102,3 +102,22 @@ def convert_crop_cam_to_orig_img(
     tx = ((cx - hw) / hw / sx) + cam[:, 1]
     ty = ((cy - hh) / hh / sy) + cam[:, 2]
     return np.stack([sx, sy, tx, ty], axis=1)
+
+
+def transl_to_crop_cam(
+    transl: np.ndarray,
+    bboxes: np.ndarray,
+    width: int,
+    height: int,
+    focal_px: float,
+    crop_scale: float = CROP_SCALE,
+) -> np.ndarray:
+    """The inverse of :func:`crop_cam_to_transl`: (N, 3) ``[s, tx, ty]`` from camera-space
+    translations (N, 3) and the same boxes (used after the temporal solver moved the body)."""
+    t = np.asarray(transl, dtype=np.float64).reshape(-1, 3)
+    box = np.asarray(bboxes, dtype=np.float64).reshape(-1, 4)
+    side = crop_scale * np.maximum(box[:, 2], box[:, 3])
+    s_b = 2.0 * focal_px / np.maximum(t[:, 2], 1e-6)
+    tx = t[:, 0] - 2.0 * (box[:, 0] - 0.5 * width) / s_b
+    ty = t[:, 1] - 2.0 * (box[:, 1] - 0.5 * height) / s_b
+    return np.stack([s_b / side, tx, ty], axis=1).astype(np.float32)

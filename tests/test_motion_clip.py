@@ -94,3 +94,22 @@ def test_bad_shapes_rejected_and_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(MotionClipError, match="duplicate"):
         write_clip(tmp_path / "dup.npz", clip)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_solver_fields_round_trip_and_are_optional(tmp_path):
+    rng = np.random.default_rng(2)
+    refined = make_track(1, 10, rng)
+    refined.refined, refined.refine_error_px = True, 3.25
+    unsolved = make_track(2, 10, rng)  # the solver did not run (--no-refine)
+    no_2d = make_track(3, 10, rng)
+    no_2d.refined = True  # refined without 2D evidence: error NaN
+    clip = MotionClip(fps=25.0, frame_count=10, width=64, height=48, tracks=[refined, unsolved, no_2d])
+    path = write_clip(tmp_path / "clip.npz", clip)
+    with np.load(path, allow_pickle=False) as data:
+        assert data["track_1/refined"].dtype == bool and data["track_1/refined"].shape == ()
+        assert float(data["track_1/refine_error_px"]) == 3.25
+        assert "track_2/refined" not in data and "track_2/refine_error_px" not in data
+    back = read_clip(path)
+    assert back.track(1).refined is True and back.track(1).refine_error_px == 3.25
+    assert back.track(2).refined is None and np.isnan(back.track(2).refine_error_px)
+    assert back.track(3).refined is True and np.isnan(back.track(3).refine_error_px)

@@ -35,6 +35,11 @@ version 2 without the world-grounding keys marked (v2) below)::
     track_<ID>/joints3d       float32 (N,24,3)  posed SMPL joints (root-relative model space)
     track_<ID>/confidence     float32 (N,)      0..1
     track_<ID>/filled         bool    (N,)      True where the frame was filled across a gap
+    track_<ID>/refined        bool    ()        optional: the temporal solver ran on the track
+                                                and its motion is the solver's (absent: it did
+                                                not run, e.g. ``--no-refine`` or older clips)
+    track_<ID>/refine_error_px float64 ()       optional, beside ``refined``: the solver's final
+                                                mean 2D error in pixels (NaN: no 2D evidence)
   world grounding (v2; all of them or none, written when the analysis solved the camera):
     camera_rotation     float64 (F,3,3)  world-from-camera per analysed frame (video camera
                                          frame: x right, y down, z forward; F = frame_count)
@@ -92,6 +97,9 @@ _CAMERA_SCALARS: dict[str, tuple[str, type]] = {
     "world_up": ("up_source", str),
     "floor_residual_m": ("floor_residual_m", float),
 }
+#: optional per-track scalars written by the temporal solver (absent when it did not run)
+_REFINED_FIELD = "refined"
+_REFINE_ERROR_FIELD = "refine_error_px"
 
 _SCALARS: dict[str, type] = {
     "fps": float,
@@ -130,6 +138,8 @@ class TrackMotion:
     transl (N,3) m camera space; rest_joints (24,3) m; joints3d (N,24,3) m;
     confidence (N,) 0..1; filled (N,) bool; world_transl / world_orient (N,3) the SMPL
     translation and root axis-angle in the world frame, or None (no camera solve).
+    confidence (N,) 0..1; filled (N,) bool; refined: whether the temporal solver refined the
+    motion (None: it did not run); refine_error_px: its final mean 2D error (NaN: no 2D).
     """
 
     track_id: int
@@ -146,9 +156,13 @@ class TrackMotion:
     filled: np.ndarray
     world_transl: np.ndarray | None = None
     world_orient: np.ndarray | None = None
+    refined: bool | None = None
+    refine_error_px: float = float("nan")
 
     def __post_init__(self) -> None:
         self.track_id = int(self.track_id)
+        self.refined = None if self.refined is None else bool(self.refined)
+        self.refine_error_px = float(self.refine_error_px)
         for name, (trailing, dtype) in _TRACK_FIELDS.items():
             setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=dtype))
         self.rest_joints = np.ascontiguousarray(self.rest_joints, dtype="float32")
@@ -320,6 +334,9 @@ def _to_arrays(clip: MotionClip) -> dict[str, np.ndarray]:
         prefix = f"track_{t.track_id}/"
         for name in (*_TRACK_FIELDS, _REST_FIELD):
             arrays[prefix + name] = getattr(t, name)
+        if t.refined is not None:
+            arrays[prefix + _REFINED_FIELD] = np.array(t.refined)
+            arrays[prefix + _REFINE_ERROR_FIELD] = np.array(t.refine_error_px, dtype=np.float64)
     arrays.update(_camera_arrays(clip))
     return arrays
 
@@ -369,6 +386,16 @@ def _scalar(data: Any, name: str, kind: type, path: Path) -> Any:
         raise MotionClipError(f"'{path.name}': key '{name}' is not a {kind.__name__}") from exc
 
 
+def _refine_fields(data: Any, prefix: str, p: Path) -> dict[str, Any]:
+    """The optional solver fields of one track (none in older clips or without the solver)."""
+    if prefix + _REFINED_FIELD not in data:
+        return {}
+    refined = _scalar(data, prefix + _REFINED_FIELD, bool, p)
+    error_key = prefix + _REFINE_ERROR_FIELD
+    error = _scalar(data, error_key, float, p) if error_key in data else float("nan")
+    return {"refined": refined, "refine_error_px": error}
+
+
 def read_clip(path: str | os.PathLike[str]) -> MotionClip:
     """Read and fully validate a motion clip; raises :class:`MotionClipError` on any defect."""
     p = Path(path)
@@ -415,6 +442,7 @@ def _from_npz(data: Any, p: Path) -> MotionClip:
             key = f"track_{tid}/{name}"
             if key in data:
                 fields[name] = data[key]
+        fields.update(_refine_fields(data, f"track_{tid}/", p))
         tracks.append(TrackMotion(track_id=int(tid), **fields))
     camera = _read_camera(data, p) if schema != READABLE_SCHEMAS[0] else None
     clip = MotionClip(tracks=tracks, camera=camera, **values)

@@ -99,3 +99,15 @@ def test_focal_length_choices() -> None:
         resolve_focal(W, H, fov_deg=0)
     with pytest.raises(InvalidRequestError, match="focal_px"):
         resolve_focal(W, H, focal_px=-3)
+
+
+def test_transl_to_crop_cam_inverts_crop_cam_to_transl():
+    from inference_server.camera import crop_cam_to_transl, transl_to_crop_cam
+
+    rng = np.random.default_rng(5)
+    cam = np.column_stack([rng.uniform(0.5, 1.5, 20), rng.normal(0, 0.1, (20, 2))])
+    boxes = np.column_stack([rng.uniform(100, 1100, 20), rng.uniform(100, 600, 20),
+                             np.full((20, 2), 300.0)])
+    transl = crop_cam_to_transl(cam, boxes, 1280, 720, 1100.0, 1.5)
+    back = transl_to_crop_cam(transl, boxes, 1280, 720, 1100.0, 1.5)
+    np.testing.assert_allclose(back, cam, rtol=1e-4, atol=1e-5)
