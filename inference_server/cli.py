@@ -1,6 +1,6 @@
 """``glot-mocap``: the command line (analyze, models, synth-models, setup-env).
 
-A thin edge: it parses options into :class:`~inference_server.pipeline.AnalyzeOptions`, calls
+A thin edge: it parses options into :class:`~inference_server.options.AnalyzeOptions`, calls
 one function, and turns errors into one line on stderr. Exit codes: 0 ok, 2 a known error
 (the message says what to do), 1 an unexpected error (traceback in a log file), 130 Ctrl-C.
 """

@@ -1,7 +1,7 @@
 """The analysis options of the command line, shared by ``analyze`` and ``batch``.
 
 One place defines the flags (names fixed in the design notes) and turns parsed arguments
-into :class:`~inference_server.pipeline.AnalyzeOptions`, so a flag added here exists in both
+into :class:`~inference_server.options.AnalyzeOptions`, so a flag added here exists in both
 commands with the same meaning.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .pipeline import AnalyzeOptions
+    from .options import AnalyzeOptions
 
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +44,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
 def analyze_options(args: argparse.Namespace, video: Path | str,
                     output: Path | str) -> AnalyzeOptions:
     """The AnalyzeOptions of one video from arguments parsed with :func:`add_analysis_options`."""
-    from .pipeline import AnalyzeOptions
+    from .options import AnalyzeOptions
 
     return AnalyzeOptions(
         video=video, output=output, start=args.start, end=args.end, stride=args.stride,

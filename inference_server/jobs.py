@@ -137,7 +137,7 @@ class JobRunner:
         """Start a job and return its id, or raise ServerBusyError if one is running."""
         self._check_idle()
         engine = self.engine()
-        from .pipeline import AnalyzeOptions
+        from .options import AnalyzeOptions
 
         job = self._new_job(params)
         try:

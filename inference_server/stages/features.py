@@ -1,0 +1,69 @@
+"""Pass 2: decode again, crop each tracked box, encode the crops in batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..backends.base import PoseBackend
+from ..crop import crop_people
+from ..errors import VideoError
+from ..options import AnalyzeOptions
+from .context import JobContext, timed_frames
+from .people import PersonTrack
+
+
+def encode_people(options: AnalyzeOptions, people: list[PersonTrack], backend: PoseBackend,
+                  job: JobContext) -> None:
+    """Pass 2: decode again, crop each tracked box, encode crops in batches into ``features``."""
+    from ..video import iter_frames
+
+    rows: dict[int, list[tuple[int, int]]] = {}
+    for p, person in enumerate(people):
+        for r, f in enumerate(person.frame_ids.tolist()):
+            rows.setdefault(f, []).append((p, r))
+    total = sum(len(v) for v in rows.values())
+    first, last = min(rows), max(rows)
+    batch_crops: list[np.ndarray] = []
+    batch_slots: list[tuple[int, int]] = []
+    done = 0
+
+    def flush() -> None:
+        nonlocal done
+        crops = np.concatenate(batch_crops)
+        with job.timed("features"):
+            feats = backend.encode_crops(crops)
+        for (p, r), feat in zip(batch_slots, feats):
+            person = people[p]
+            if person.features is None:
+                person.features = np.zeros((len(person.frame_ids), feat.shape[-1]), np.float32)
+            person.features[r] = feat
+        done += len(batch_slots)
+        batch_crops.clear()
+        batch_slots.clear()
+        job.report("features", done, total)
+        job.check_cancel()
+
+    # the same stride grid as pass 1, limited to the frames that hold a tracked person
+    start = options.start + ((first - options.start) // options.stride) * options.stride
+    frames = iter_frames(options.video, start, last + 1, options.stride,
+                         keep_partial=options.keep_partial)
+    job.report("features", 0, total, f"{len(people)} person(s), {total} crops", force=True)
+    for idx, frame in timed_frames(job, frames):
+        slots = rows.get(idx)
+        if not slots:
+            continue
+        with job.timed("crop"):
+            boxes = np.stack([people[p].bboxes[r] for p, r in slots])
+            batch_crops.append(crop_people(frame, boxes, backend.crop_scale, backend.crop_size))
+        batch_slots.extend(slots)
+        if len(batch_slots) >= backend.batch_size:
+            flush()
+    if batch_slots:
+        flush()
+    if done < total:
+        raise VideoError(
+            f"{Path(options.video).name} gave fewer frames on the second reading ({done} of "
+            f"{total} crops): the file may have changed during the analysis; run it again"
+        )
