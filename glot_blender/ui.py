@@ -8,6 +8,8 @@ from __future__ import annotations
 import bpy
 from bpy.types import Panel, UIList
 
+from .blender.verify import CHECK_PROP
+
 from .session import get_runtime
 
 CATEGORY = "Mocap"
@@ -122,6 +124,19 @@ class GLOT_PT_people(_ClipPanel, Panel):
                 layout.template_list(
                     "GLOT_UL_bone_map", "", settings, "bone_map", settings, "bone_map_index", rows=4
                 )
+            _draw_check(layout, settings.target_armature)
+
+
+def _draw_check(layout: bpy.types.UILayout, armature: bpy.types.Object | None) -> None:
+    """The last Apply's achieved error on the deform bones (blender.verify), one group a line."""
+    text = armature.get(CHECK_PROP) if armature is not None else None
+    if not text:
+        return
+    box = layout.box()
+    head, _, groups = text.partition(" (mean/max) ")
+    box.label(text=f"{head[:1].upper()}{head[1:]} (mean/max):", icon="CHECKMARK")
+    for part in groups.split(", "):
+        box.label(text=part)
 
 
 class GLOT_PT_motion(_ClipPanel, Panel):

@@ -6,6 +6,12 @@ bone map (SMPL joint name -> target bone name, or a list of bones for a chain). 
 root displacement scaled by leg length); this module reads the armature, validates the map,
 writes the keys and keeps the scene unchanged on failure.
 
+Rigs whose deform bones follow controls through constraints (Rigify, detected by
+:mod:`.rig_profile`) are measured on the evaluated armature (:mod:`.evaluated`), their
+preset's properties are set and keyed (Rigify: limbs to FK, neck and head follow), and after
+writing the deform bones are evaluated and compared with SMPL (:mod:`.verify`): the achieved
+error per body group goes into the armature's ``glot_retarget_check`` property.
+
 Validate first, then write: a bad bone map or track, or a key that would be NaN or infinite,
 raises :class:`AnimError` before anything changes, and an error while writing removes what was
 created. Bones the armature's previous action keyed but the new one does not (a smaller bone
@@ -38,8 +44,11 @@ from ..core.smoothing import SmoothingOptions, smooth_track
 from ..core.smpl_skeleton import JOINT_NAMES
 from .armature import smpl_rest_in_blender, target_skeleton
 from .errors import AnimError, MissingBonesError
+from .evaluated import measure_skeleton, needs_measurement
 from .keyframes import ChannelKeys, action_name, new_action_with_keys, set_scene_fps
 from .pose import PoseSnapshot, reset_to_rest, stale_bones
+from .rig_profile import RigProfile, detect_bone_map, rig_profile
+from .verify import CHECK_PROP, RetargetCheck, check_retarget
 
 #: SMPL joints a target armature must have for motion to make sense
 REQUIRED_JOINTS: tuple[str, ...] = (
@@ -71,6 +80,10 @@ class ApplyOptions:
     foot_lock: remove planted-foot sliding by adjusting the root (core.foot_contact), after
     smoothing; foot_contact tunes the contact detection.
     set_scene_fps / set_scene_range: match the scene's frame rate and range to the clip.
+    rig_rules: use what the armature's preset says beyond the map (Rigify: limbs to FK,
+    neck/head follow, the hips FK control, deform bones for the rest correction).
+    verify: evaluate the deform bones afterwards and store the achieved error (not for SMPL
+    rigs, which take SMPL's rotations as they are).
     """
 
     bone_map: BoneMap | None = None
@@ -85,6 +98,8 @@ class ApplyOptions:
     set_scene_range: bool = True
     interpolation: str = "LINEAR"
     required_joints: tuple[str, ...] = REQUIRED_JOINTS
+    rig_rules: bool = True
+    verify: bool = True
 
     def __post_init__(self) -> None:
         if self.root_placement not in ROOT_PLACEMENTS:
@@ -115,7 +130,7 @@ def choose_bone_map(armature_obj: Any, options: ApplyOptions) -> dict[str, Any]:
             return {**preset.mapping, **bone_maps.resolve(preset, names)}
         if JOINT_NAMES[0] in armature_obj.data.bones:
             return smpl_bone_map(armature_obj)
-        return dict(bone_maps.resolve_bone_map(names))
+        return dict(detect_bone_map(armature_obj))
     except bone_maps.PresetError as exc:
         raise AnimError(str(exc)) from exc
 
@@ -221,9 +236,39 @@ def _restore(undo: _Undo, scene: Any, created_action: Any | None) -> None:
         undo.pose.restore()
 
 
-def retarget_track(
+@dataclass
+class Retargeted:
+    """What apply_track computes before touching the scene."""
+
+    track: TrackMotion
+    source: SourceMotion
+    skeleton: TargetSkeleton
+    bone_map: dict[str, tuple[str, ...]]
+    result: RetargetResult
+    profile: RigProfile
+    notes: list[str]
+
+
+def _skeleton(armature_obj: Any, bone_map: Mapping[str, Sequence[str]],
+              profile: RigProfile) -> tuple[TargetSkeleton, list[str]]:
+    """The plain skeleton, or for a constraint-driven rig the evaluated one, measured with
+    the profile's properties set (and put back: the scene is unchanged)."""
+    if JOINT_NAMES[0] in armature_obj.data.bones or not needs_measurement(armature_obj):
+        return target_skeleton(armature_obj), []
+    target_skeleton(armature_obj)  # the same checks (edit mode, no bones) first
+    driven = [b for bones in bone_map.values() for b in bones] + list(profile.extra_bones)
+    saved = PoseSnapshot.take(armature_obj, props=profile.property_targets(armature_obj))
+    try:
+        profile.switch(armature_obj)
+        measured = measure_skeleton(armature_obj, driven, profile.deform_bones)
+    finally:
+        saved.restore()
+    return measured.skeleton, measured.notes
+
+
+def prepare_track(
     armature_obj: Any, clip: MotionClip, track_id: int, options: ApplyOptions
-) -> tuple[TrackMotion, RetargetResult]:
+) -> Retargeted:
     """Everything apply_track computes before touching the scene (raises AnimError)."""
     if not clip.tracks:
         raise AnimError("the motion clip has no people in it: analyse a video where someone is seen")
@@ -231,19 +276,32 @@ def retarget_track(
         track = clip.track(track_id)
     except KeyError as exc:
         raise AnimError(f"the motion clip has no person {track_id}; it has {clip.track_ids}") from exc
-    skeleton = target_skeleton(armature_obj)
-    bone_map = validated_bone_map(armature_obj, skeleton, choose_bone_map(armature_obj, options),
+    plain = target_skeleton(armature_obj)
+    bone_map = validated_bone_map(armature_obj, plain, choose_bone_map(armature_obj, options),
                                   options.required_joints)
+    profile = rig_profile(armature_obj) if options.rig_rules else RigProfile()
+    skeleton, notes = _skeleton(armature_obj, bone_map, profile)
     if options.smoothing is not None:
         track = smooth_track(track, clip.fps, options.smoothing)
     if options.foot_lock:
         track, _contacts = lock_track_feet(track, clip.fps, options.foot_contact)
+    source = source_motion(track)
+    extra = {b: j for b, j in profile.extra_bones.items()
+             if not any(b in bones for bones in bone_map.values())}
     try:
-        result = retarget(source_motion(track), skeleton, bone_map,
-                          RetargetOptions(root_motion=options.retarget_mode))
+        result = retarget(source, skeleton, bone_map,
+                          RetargetOptions(root_motion=options.retarget_mode), extra_bones=extra)
     except RetargetError as exc:
         raise AnimError(f"armature '{armature_obj.name}': {exc}") from exc
-    return track, result
+    return Retargeted(track, source, skeleton, bone_map, result, profile, notes)
+
+
+def retarget_track(
+    armature_obj: Any, clip: MotionClip, track_id: int, options: ApplyOptions
+) -> tuple[TrackMotion, RetargetResult]:
+    """The (possibly smoothed) track and its retargeted motion; see :func:`prepare_track`."""
+    done = prepare_track(armature_obj, clip, track_id, options)
+    return done.track, done.result
 
 
 def apply_track(
@@ -257,21 +315,24 @@ def apply_track(
     ``'GLoT <video stem> P<id>'`` and return it. Other actions and NLA tracks are untouched.
 
     Raises :class:`AnimError` (scene unchanged) for a clip without that person, an armature
-    lacking required bones, or a malformed bone map.
+    lacking required bones, a malformed bone map, or motion that would not be finite.
     """
     options = options or ApplyOptions()
     scene = scene or bpy.context.scene
-    track, result = retarget_track(armature_obj, clip, track_id, options)
-    keys = bone_keys(result)
-    check_finite(armature_obj, keys)
+    done = prepare_track(armature_obj, clip, track_id, options)
+    result, track = done.result, done.track
     frames = clip_frames(clip, track, options.frame_offset)
+    keys = bone_keys(result) + done.profile.keys(armature_obj, len(frames))
+    check_finite(armature_obj, keys)
     name = action_name(clip.source_name, track.track_id)
     driven = [result.bone_names[b] for b in np.nonzero(result.animated)[0]]
     stale = stale_bones(armature_obj, {ck.group for ck in keys})
     undo = _snapshot(armature_obj, scene)
-    undo.pose = PoseSnapshot.take(armature_obj, stale)
+    undo.pose = PoseSnapshot.take(armature_obj, stale,
+                                  props=done.profile.property_targets(armature_obj))
     action = None
     try:
+        done.profile.switch(armature_obj)
         reset_to_rest(armature_obj, stale)
         for bone in driven:
             armature_obj.pose.bones[bone].rotation_mode = "QUATERNION"
@@ -281,10 +342,21 @@ def apply_track(
         if options.set_scene_range:
             scene.frame_start = int(np.floor(frames.min()))
             scene.frame_end = int(np.ceil(frames.max()))
+        if options.verify and JOINT_NAMES[0] not in armature_obj.data.bones:
+            armature_obj[CHECK_PROP] = verify_track(armature_obj, scene, done, frames).summary()
         return action
     except Exception:
         _restore(undo, scene, action or _new_action_on(undo))
         raise
+
+
+def verify_track(armature_obj: Any, scene: Any, done: Retargeted,
+                 frames: np.ndarray) -> RetargetCheck:
+    """Evaluate the applied motion and measure the deform bones' error (see :mod:`.verify`)."""
+    check = check_retarget(armature_obj, scene, done.source, done.result, done.skeleton,
+                           done.bone_map, frames, done.profile.deform_bones)
+    check.notes.extend(done.notes)
+    return check
 
 
 def _new_action_on(undo: _Undo) -> Any | None:

@@ -19,6 +19,7 @@ from ..core.motion_clip import MotionClip, MotionClipError, read_clip
 from ..core.smoothing import SmoothingOptions
 from .apply import ApplyOptions, apply_track
 from .armature import CLIP_PROP, TRACK_ID_PROP, create_smpl_armature, create_smpl_mesh
+from .rig_profile import detect_bone_map
 from .errors import AnimError
 
 
@@ -70,10 +71,7 @@ def rigs_of_clip(scene: bpy.types.Scene, clip_path: str) -> dict[int, bpy.types.
 
 def auto_bone_map(armature: bpy.types.Object) -> dict[str, str | list[str]]:
     """The detected preset's map (or the name-pattern map) when the user filled none."""
-    try:
-        return dict(bone_maps.resolve_bone_map([b.name for b in armature.data.bones]))
-    except bone_maps.PresetError as exc:
-        raise AnimError(f"Cannot read the bone-map presets: {exc}") from exc
+    return dict(detect_bone_map(armature))
 
 
 def bone_map_from_pairs(pairs: tuple[tuple[str, str], ...]) -> dict[str, str | list[str]]:

@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from .smpl_skeleton import JOINT_NAMES
 
 SCHEMA = "glot-rig/1"
 PRESET_SUFFIX = ".json"
-_FIELDS = {"schema", "name", "description", "bones", "notes", "priority"}
+_FIELDS = {"schema", "name", "description", "bones", "notes", "priority", "rig_type",
+           "deform_bones", "extra_bones", "properties"}
 _REQUIRED_FIELDS = ("schema", "name", "bones")
 #: joints a map must cover for retargeting to make sense ("spine" = any of spine1..3)
 REQUIRED_JOINTS: tuple[str, ...] = (
@@ -51,6 +52,13 @@ class RigPreset:
     description: str = ""
     source: Path | None = None
     priority: int = 0
+    #: for rigs that drive deform bones through constraints (docs/rigs.md): the rules module
+    #: (``"rigify"``), mapped bone -> the deform bone it moves, extra bone -> SMPL joint whose
+    #: world rotation it takes, pose-bone custom property -> value set (and keyed) on Apply
+    rig_type: str = ""
+    deform_bones: dict[str, str] = field(default_factory=dict)
+    extra_bones: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, float] = field(default_factory=dict)
 
     @property
     def mapping(self) -> dict[str, str | list[str]]:
@@ -137,8 +145,31 @@ def preset_from_dict(data: Any, key: str = "custom", source: Path | None = None)
     if not isinstance(data["bones"], dict) or not data["bones"]:
         raise PresetError(f"{where}: 'bones' must be a non-empty object of SMPL joint -> bone")
     bones = _validate_bones(data["bones"], where)
+    if "rig_type" in data and not isinstance(data["rig_type"], str):
+        raise PresetError(f"{where}: the field 'rig_type' must be a string")
+    deform = _string_dict(data.get("deform_bones", {}), "deform_bones", where)
+    extra = _string_dict(data.get("extra_bones", {}), "extra_bones", where)
+    for bone, joint in extra.items():
+        if joint not in JOINT_NAMES:
+            raise PresetError(f"{where}: extra bone '{bone}' names '{joint}', not an SMPL joint")
+        if any(bone in b for b in bones.values()):
+            raise PresetError(f"{where}: the bone '{bone}' is both mapped and an extra bone")
+    props = data.get("properties", {})
+    if not isinstance(props, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, (int, float)) and not isinstance(v, bool)
+            for k, v in props.items()):
+        raise PresetError(f"{where}: 'properties' must be an object of property name -> number")
     return RigPreset(key=key, name=data["name"], bones=bones,
-                     description=data.get("description", ""), source=source, priority=priority)
+                     description=data.get("description", ""), source=source, priority=priority,
+                     rig_type=data.get("rig_type", ""), deform_bones=deform, extra_bones=extra,
+                     properties={k: float(v) for k, v in props.items()})
+
+
+def _string_dict(raw: Any, name: str, where: str) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, str) and v for k, v in raw.items()):
+        raise PresetError(f"{where}: '{name}' must be an object of bone name -> name")
+    return dict(raw)
 
 
 def _validate_bones(raw: Mapping[str, Any], where: str) -> dict[str, tuple[str, ...]]:

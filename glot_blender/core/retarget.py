@@ -45,7 +45,13 @@ from .rotations import (
     quaternion_continuity,
     rotation_between,
 )
+from .skeleton import RetargetError, TargetSkeleton, pose_matrices
 from .smpl_skeleton import JOINT_NAMES, PARENTS
+
+__all__ = [  # TargetSkeleton, RetargetError and pose_matrices live in .skeleton
+    "PRIMARY_CHILD", "RetargetError", "RetargetOptions", "RetargetResult", "SourceMotion",
+    "TargetSkeleton", "normalize_bone_map", "pose_matrices", "retarget", "smpl_bone_layout",
+]
 
 ROOT_JOINT = "pelvis"
 #: SMPL joint -> the child joint that defines its bone direction (leaves have none)
@@ -69,84 +75,6 @@ MIN_FACING_LENGTH = 1e-6
 DEGENERATE_SHARE = 1e-4
 
 BoneMap = Mapping[str, "str | Sequence[str]"]
-
-
-class RetargetError(ValueError):
-    """The bone map does not fit the armature; the message names the bone or joint at fault."""
-
-
-@dataclass
-class TargetSkeleton:
-    """An armature as plain data.
-
-    names (B,) bone names; parents (B,) int parent index (-1 for roots);
-    rest_matrices (B, 4, 4): Blender ``bone.matrix_local`` (armature space, bone y axis along
-    the bone); object_matrix (4, 4): the armature object's ``matrix_world`` (rotation, uniform
-    scale and translation), identity when omitted. Blender world is z up.
-    """
-
-    names: tuple[str, ...]
-    parents: np.ndarray
-    rest_matrices: np.ndarray
-    object_matrix: np.ndarray = field(default_factory=lambda: np.eye(4))
-
-    def __post_init__(self) -> None:
-        self.names = tuple(self.names)
-        self.parents = np.asarray(self.parents, dtype=np.int64).reshape(-1)
-        self.rest_matrices = np.asarray(self.rest_matrices, dtype=np.float64)
-        self.object_matrix = np.asarray(self.object_matrix, dtype=np.float64)
-        b = len(self.names)
-        if self.parents.shape != (b,) or self.rest_matrices.shape != (b, 4, 4):
-            raise ValueError(
-                f"target skeleton: {b} names, parents {self.parents.shape}, "
-                f"rest_matrices {self.rest_matrices.shape} (expected ({b},) and ({b}, 4, 4))")
-        if len(set(self.names)) != b:
-            raise ValueError("target skeleton: bone names must be unique")
-        if np.any(self.parents >= b) or np.any(self.parents < -1):
-            raise ValueError("target skeleton: a parent index is out of range")
-
-    @property
-    def heads(self) -> np.ndarray:
-        """(B, 3) bone heads in armature space."""
-        return self.rest_matrices[:, :3, 3]
-
-    def index(self, name: str) -> int:
-        try:
-            return self.names.index(name)
-        except ValueError:
-            raise RetargetError(f"the armature has no bone named '{name}'") from None
-
-    def order(self) -> list[int]:
-        """Bone indices with every parent before its children."""
-        children: dict[int, list[int]] = {}
-        for i, p in enumerate(self.parents.tolist()):
-            children.setdefault(p, []).append(i)
-        out, stack = [], list(reversed(children.get(-1, [])))
-        while stack:
-            i = stack.pop()
-            out.append(i)
-            stack.extend(reversed(children.get(i, [])))
-        if len(out) != len(self.names):
-            raise ValueError("target skeleton: the parent links contain a cycle")
-        return out
-
-    @classmethod
-    def from_heads_tails(
-        cls, names: Sequence[str], parents: Sequence[int], heads: np.ndarray, tails: np.ndarray,
-        rolls: np.ndarray | None = None, object_matrix: np.ndarray | None = None,
-    ) -> TargetSkeleton:
-        """Rest matrices built like Blender edit bones: y axis head -> tail, then roll about y."""
-        heads, tails = np.asarray(heads, np.float64), np.asarray(tails, np.float64)
-        rot = rotation_between(np.broadcast_to([0.0, 1.0, 0.0], heads.shape), tails - heads)
-        if rolls is not None:
-            roll_axis = np.zeros_like(heads)
-            roll_axis[:, 1] = np.asarray(rolls, np.float64)
-            rot = rot @ axis_angle_to_matrix(roll_axis)
-        mats = np.tile(np.eye(4), (len(names), 1, 1))
-        mats[:, :3, :3] = rot
-        mats[:, :3, 3] = heads
-        return cls(tuple(names), np.asarray(parents), mats,
-                   np.eye(4) if object_matrix is None else object_matrix)
 
 
 def smpl_bone_layout(rest_joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -217,7 +145,8 @@ class RetargetResult:
     pose_bone.rotation_quaternion per frame, sign-continuous over time (identity for bones that
     stay at rest); animated (B,) bool: bones whose rotation is driven; root_bone: name of the
     bone that gets ``root_location`` (F, 3), pose_bone.location in its own rest frame;
-    scale: the root displacement factor used."""
+    scale: the root displacement factor used; corrections: per mapped SMPL joint, the rest
+    correction ``Q_j @ Y`` in armature space (a bone of joint j turns by ``D_j @ Q_j @ Y``)."""
 
     bone_names: tuple[str, ...]
     quaternions: np.ndarray
@@ -225,6 +154,7 @@ class RetargetResult:
     root_bone: str
     root_location: np.ndarray
     scale: float
+    corrections: dict[str, np.ndarray] = field(default_factory=dict)
 
     def non_finite_bone(self) -> str | None:
         """The first bone with a NaN or infinite key (rotation of a driven bone, or the root's
@@ -270,7 +200,7 @@ def _facing_yaw(groups: dict[str, list[int]], skel: TargetSkeleton, obj_rot: np.
     """World-frame yaw (3, 3) about z turning the target's left-right axis onto SMPL's."""
     for left, right in FACING_PAIRS:
         if left in groups and right in groups:
-            tgt = obj_rot @ (skel.heads[groups[left][0]] - skel.heads[groups[right][0]])
+            tgt = obj_rot @ (skel.rest_points[groups[left][0]] - skel.rest_points[groups[right][0]])
             src = src_rest[JOINT_NAMES.index(left)] - src_rest[JOINT_NAMES.index(right)]
             if np.hypot(*tgt[:2]) > MIN_FACING_LENGTH:
                 angle = np.arctan2(src[1], src[0]) - np.arctan2(tgt[1], tgt[0])
@@ -292,14 +222,15 @@ def _rest_corrections(groups: dict[str, list[int]], skel: TargetSkeleton, obj_ro
     its nearest mapped parent joint (the facing yaw at the root), like a joint without a
     mapped child. "No length" is relative: below DEGENERATE_SHARE of the rig's size."""
     corr: dict[str, np.ndarray] = {}
-    tgt_min = DEGENERATE_SHARE * _extent(skel.heads[[g[0] for g in groups.values()]] @ obj_rot.T)
+    points = skel.rest_points
+    tgt_min = DEGENERATE_SHARE * _extent(points[[g[0] for g in groups.values()]] @ obj_rot.T)
     src_min = DEGENERATE_SHARE * _extent(src_rest)
     for j, name in enumerate(JOINT_NAMES):
         if name not in groups:
             continue
         child = PRIMARY_CHILD.get(name)
         if child in groups:
-            tgt = yaw @ obj_rot @ (skel.heads[groups[child][0]] - skel.heads[groups[name][0]])
+            tgt = yaw @ obj_rot @ (points[groups[child][0]] - points[groups[name][0]])
             src = src_rest[JOINT_NAMES.index(child)] - src_rest[j]
             if not (is_degenerate(tgt, tgt_min) or is_degenerate(src, src_min)):
                 corr[name] = rotation_between(tgt, src) @ yaw
@@ -319,7 +250,7 @@ def _target_leg_length(groups: dict[str, list[int]], skel: TargetSkeleton) -> fl
     lengths = []
     for h, k, a in (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle")):
         if h in groups and k in groups and a in groups:
-            ph, pk, pa = (skel.heads[groups[n][0]] for n in (h, k, a))
+            ph, pk, pa = (skel.rest_points[groups[n][0]] for n in (h, k, a))
             lengths.append(np.linalg.norm(pk - ph) + np.linalg.norm(pa - pk))
     return float(np.mean(lengths)) if lengths else None
 
@@ -339,8 +270,14 @@ def _root_displacement(source: SourceMotion, mode: str) -> np.ndarray:
 
 
 def retarget(source: SourceMotion, skel: TargetSkeleton, bone_map: BoneMap,
-             options: RetargetOptions | None = None) -> RetargetResult:
-    """Retarget SMPL motion onto ``skel`` (see the module docstring for the rule)."""
+             options: RetargetOptions | None = None,
+             extra_bones: Mapping[str, str] | None = None) -> RetargetResult:
+    """Retarget SMPL motion onto ``skel`` (see the module docstring for the rule).
+
+    extra_bones: {bone: SMPL joint} bones that take the same world rotation change as the
+    joint's own bone without taking part in the rest correction (a rig that splits one body
+    part over two controls, e.g. Rigify's hips FK control under the torso); a joint that is
+    not mapped leaves its extra bones at rest."""
     options = options or RetargetOptions()
     groups = {j: [skel.index(b) for b in bones] for j, bones in normalize_bone_map(bone_map).items()}
     if ROOT_JOINT not in groups:
@@ -358,6 +295,12 @@ def retarget(source: SourceMotion, skel: TargetSkeleton, bone_map: BoneMap,
     for name, idx in groups.items():
         for i, b in enumerate(idx):
             bone_joint[b] = (name, i + 1, len(idx))
+    for bone, name in (extra_bones or {}).items():
+        b = skel.index(bone)
+        if b in bone_joint:
+            raise RetargetError(f"bone '{bone}' is both mapped and an extra bone of '{name}'")
+        if name in groups:
+            bone_joint[b] = (name, 1, 1)
     deltas: list[np.ndarray | None] = [None] * num_bones  # None: identity (at rest, no mapped ancestor)
     eye = np.broadcast_to(np.eye(3), (num_frames, 3, 3))
     rest_rot = skel.rest_matrices[:, :3, :3]
@@ -365,8 +308,7 @@ def retarget(source: SourceMotion, skel: TargetSkeleton, bone_map: BoneMap,
     quats[..., 0] = 1.0
     animated = np.zeros(num_bones, dtype=bool)
     for b in skel.order():
-        p = int(skel.parents[b])
-        parent_delta = deltas[p] if p >= 0 else None
+        parent_delta = _parent_delta(skel, b, deltas, eye)
         if b not in bone_joint:
             deltas[b] = parent_delta
             continue
@@ -387,13 +329,26 @@ def retarget(source: SourceMotion, skel: TargetSkeleton, bone_map: BoneMap,
         scale = obj_scale * tgt_leg / leg_length(src_rest) if tgt_leg else obj_scale
     disp_arm = (_root_displacement(source, options.root_motion) @ obj_rot) * (scale / obj_scale)
     location = _root_location(skel, root, deltas, skel.heads[root] + disp_arm)
-    result = RetargetResult(skel.names, quats, animated, skel.names[root], location, float(scale))
+    result = RetargetResult(skel.names, quats, animated, skel.names[root], location, float(scale),
+                            {name: obj_rot.T @ c @ obj_rot for name, c in corr.items()})
     bad = result.non_finite_bone()
     if bad is not None:
         raise RetargetError(
             f"the motion for bone '{bad}' is not finite (NaN or infinite); check the motion clip "
             "and that bone's rest pose")
     return result
+
+
+def _parent_delta(skel: TargetSkeleton, b: int, deltas: list[np.ndarray | None],
+                  eye: np.ndarray) -> np.ndarray | None:
+    """World rotation change (F, 3, 3) of bone b's parent frame, None for identity: the
+    parent's, turned a fraction of the way towards a partly followed bone's."""
+    p, q = int(skel.parents[b]), int(skel.partial[b])
+    base = deltas[p] if p >= 0 else None
+    if q < 0 or deltas[q] is None:
+        return base
+    start = eye if base is None else base
+    return start @ _fractional(np.swapaxes(start, -1, -2) @ deltas[q], float(skel.partial_weight[b]))
 
 
 def _root_location(skel: TargetSkeleton, root: int, deltas: list[np.ndarray | None],
@@ -425,26 +380,3 @@ def _root_location(skel: TargetSkeleton, root: int, deltas: list[np.ndarray | No
             frame = frame @ local
     rot, origin = frame[:, :3, :3], frame[:, :3, 3]
     return np.einsum("fji,fj->fi", rot, target_head - origin)
-
-
-def pose_matrices(skel: TargetSkeleton, quaternions: np.ndarray, root_bone: str,
-                  root_location: np.ndarray) -> np.ndarray:
-    """Armature-space pose matrices (F, B, 4, 4) of ``skel`` under Blender's pose-bone rule
-    with the given rotations (F, B, 4) and the root bone's location (F, 3): what Blender's
-    ``pose_bone.matrix`` would show. For tests and previews (numpy FK of the target rig)."""
-    from .rotations import quaternion_to_matrix
-
-    num_frames = quaternions.shape[0]
-    root = skel.index(root_bone)
-    local = np.tile(np.eye(4), (num_frames, len(skel.names), 1, 1))
-    local[:, :, :3, :3] = quaternion_to_matrix(quaternions)
-    local[:, root, :3, 3] = root_location
-    out = np.empty_like(local)
-    inv = np.linalg.inv(skel.rest_matrices)
-    for b in skel.order():
-        p = int(skel.parents[b])
-        if p < 0:
-            out[:, b] = skel.rest_matrices[b] @ local[:, b]
-        else:
-            out[:, b] = out[:, p] @ (inv[p] @ skel.rest_matrices[b]) @ local[:, b]
-    return out

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import bpy
 
+from ..blender import rigify
+from ..blender.rig_profile import detect_bone_map
 from ..core import bone_maps
 from ..core.smpl_skeleton import JOINT_NAMES
 from .reporting import TaskError, run_reported
 
 
+#: what Detect adds to its report for presets whose Apply does more than key the map
+RIG_NOTES = {rigify.GENERATED_PRESET: "; Apply switches the limbs to FK and makes neck and head "
+                                      "follow the torso"}
+
+
 def fill_bone_map(scene: bpy.types.Scene) -> tuple[str, int]:
-    """Detect the target armature's preset (name patterns as fallback) and list the map in
+    """Detect the target armature's preset (Rigify rules, name scoring, name patterns as
+    fallback; :func:`..blender.rig_profile.detect_bone_map`) and list the map in
     ``scene.glot.bone_map``: all 24 SMPL joints, '' = unmapped, a chain as "a, b, c".
     Returns (preset key or "auto", number of joints mapped)."""
     settings = scene.glot
     arm = settings.target_armature
     if arm is None or arm.type != "ARMATURE":
         raise TaskError("Choose a target armature first")
-    try:
-        result = bone_maps.resolve_bone_map([b.name for b in arm.data.bones])
-    except bone_maps.PresetError as exc:
-        raise TaskError(f"Cannot read the bone-map presets: {exc}") from exc
+    result = detect_bone_map(arm)  # AnimError is reported like TaskError
     if not result:
         raise TaskError(
             f"No bone of '{arm.name}' matches a known rig or name pattern: fill the map by hand"
@@ -51,7 +56,8 @@ class GLOT_OT_detect_bone_map(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         def detect() -> str:
             preset, mapped = fill_bone_map(context.scene)
-            return f"Bone map '{preset}': {mapped} of 24 SMPL joints mapped"
+            note = RIG_NOTES.get(preset, "")
+            return f"Bone map '{preset}': {mapped} of 24 SMPL joints mapped{note}"
 
         return run_reported(self, detect)
 

@@ -9,6 +9,7 @@ import bpy
 
 from ..blender.apply_clip import ApplyRequest, apply_motion
 from ..blender.camera import CameraRequest, setup_camera
+from ..blender.verify import CHECK_PROP
 from ..core.motion_clip import MotionClip, MotionClipError, read_clip
 from ..preferences import get_prefs, models_search_dirs
 from ..session import no_analysis_running
@@ -90,6 +91,11 @@ def apply_request(context: bpy.types.Context, search_dirs: Sequence[Path] = ()) 
     )
 
 
+def applied_names(objs: Sequence[bpy.types.Object]) -> str:
+    """The armatures' names, each with its achieved error when Apply measured it."""
+    return ", ".join(f"{o.name} ({o[CHECK_PROP]})" if o.get(CHECK_PROP) else o.name for o in objs)
+
+
 def _clip_loaded(context: bpy.types.Context) -> bool:
     scene = context.scene
     return scene is not None and bool(scene.glot.clip_path) and len(scene.glot.tracks) > 0
@@ -113,7 +119,7 @@ class GLOT_OT_apply_motion(bpy.types.Operator):
         def apply() -> str:
             dirs = models_search_dirs(get_prefs(context).models_dir)
             objs = apply_motion(context.scene, apply_request(context, dirs))
-            return f"Motion applied to {', '.join(o.name for o in objs)}"
+            return f"Motion applied to {applied_names(objs)}"
 
         return run_reported(self, apply)
 
@@ -133,7 +139,7 @@ class GLOT_OT_reapply_motion(bpy.types.Operator):
         def reapply() -> str:
             request = apply_request(context, models_search_dirs(get_prefs(context).models_dir))
             objs = apply_motion(context.scene, request, reuse_rigs=request.target == "NEW_SMPL")
-            return f"Motion re-applied to {', '.join(o.name for o in objs)}"
+            return f"Motion re-applied to {applied_names(objs)}"
 
         return run_reported(self, reapply)
 
