@@ -19,8 +19,8 @@ from ..core.motion_clip import MotionClip, MotionClipError, read_clip
 from ..core.smoothing import SmoothingOptions
 from .apply import ApplyOptions, apply_track
 from .armature import CLIP_PROP, TRACK_ID_PROP, create_smpl_armature, create_smpl_mesh
-from .rig_profile import detect_bone_map
 from .errors import AnimError
+from .rig_profile import detect_bone_map
 
 
 @dataclass(frozen=True)
