@@ -82,12 +82,22 @@ class ProgressPrinter:
         self.stage = None
 
 
+def _refine_cells(t) -> tuple[str, str]:
+    """The solver's columns: refined yes/no ("off" when it did not run) and its 2D error."""
+    refined = getattr(t, "refined", None)
+    if refined is None:
+        return "off", "-"
+    error = getattr(t, "refine_error_px", float("nan"))
+    return ("yes" if refined else "no"), ("-" if error != error else f"{error:.1f} px")
+
+
 def summary_table(result) -> str:
     """The people found, one row each (result: pipeline.AnalysisResult)."""
-    rows = [("person", "frames", "first", "last", "filled", "confidence")]
+    rows = [("person", "frames", "first", "last", "filled", "confidence", "refined", "2D error")]
     for t in result.tracks:
         rows.append((str(t.track_id), str(t.num_frames), str(t.first_frame), str(t.last_frame),
-                     f"{100 * t.filled_ratio:.0f}%", f"{t.mean_confidence:.2f}"))
+                     f"{100 * t.filled_ratio:.0f}%", f"{t.mean_confidence:.2f}",
+                     *_refine_cells(t)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -38,6 +38,10 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
                    help="run the detector every K-th analysed frame and track in between")
     p.add_argument("--keep-partial", action="store_true",
                    help="for a truncated/corrupt video, keep what was decoded before the damage")
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                   help="temporal solver over each person's whole track: aligns the body with "
+                   "the video, holds it still, plants the feet (default on); --no-refine gives "
+                   "the backend's raw output (for GLoT exactly the official model's)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -50,5 +54,5 @@ def analyze_options(args: argparse.Namespace, video: Path | str,
         video=video, output=output, start=args.start, end=args.end, stride=args.stride,
         backend=args.backend, detector=args.detector, device=args.device, fov_deg=args.fov_deg,
         focal_px=args.focal_px, min_track_len=args.min_track_len, models_dir=args.models,
-        detect_every=args.detect_every, keep_partial=args.keep_partial,
+        detect_every=args.detect_every, keep_partial=args.keep_partial, refine=args.refine,
     )

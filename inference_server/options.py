@@ -19,7 +19,9 @@ class AnalyzeOptions:
     device "auto" | "cpu" | "cuda" | "cuda:N" | "mps"; fov_deg (across the longer side) or
     focal_px for the camera-space translation; min_track_len: shorter tracks are dropped
     (analysed frames); detect_every: run the detector on every k-th analysed frame and track
-    in between; keep_partial: use the frames before the damage of a truncated video.
+    in between; keep_partial: use the frames before the damage of a truncated video;
+    refine: run the temporal solver over each track (False: the backend's own output, for
+    GLoT exactly the official model's).
     """
 
     video: Path | str
@@ -36,6 +38,7 @@ class AnalyzeOptions:
     models_dir: Path | str | None = None
     detect_every: int = 1
     keep_partial: bool = False
+    refine: bool = True
 
     def recorded(self) -> dict[str, Any]:
         """The options that shape the result, as recorded in the clip (``analysis_options``):

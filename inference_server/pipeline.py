@@ -6,7 +6,8 @@ Two streaming passes over the video, never holding more than a small batch of fr
    (:mod:`.stages.people`);
 2. ``decode -> crop the tracked boxes -> backend.encode_crops (batched)``: small per-frame
    features kept per track (:mod:`.stages.features`); then per track ``backend.solve_track``
-   (stage "pose", :mod:`.stages.solve`), the camera-space translation, and ``write_clip``
+   (stage "pose", :mod:`.stages.solve`), the camera-space translation, the temporal solver
+   (stage "refine", :mod:`.stages.refine`, unless ``refine=False``), and ``write_clip``
    (stage "write", :mod:`.stages.output`).
 
 :class:`Engine` keeps loaded models between jobs (the server holds one for its lifetime).
@@ -34,6 +35,7 @@ from .stages.context import STAGES, CancelCheck, JobContext, ProgressCallback, P
 from .stages.features import encode_people
 from .stages.output import AnalysisResult, TrackSummary, make_clip, track_summary
 from .stages.people import find_people
+from .stages.refine import refine_people
 from .stages.solve import solve_people
 
 __all__ = ["BACKENDS", "STAGES", "AnalysisResult", "AnalyzeOptions", "Engine", "ProgressEvent",
@@ -134,6 +136,7 @@ class Engine:
         self.device = device
         self._backends: dict[str, tuple[tuple, PoseBackend]] = {}
         self._detectors: dict[str, tuple[tuple, object]] = {}
+        self._crop_keypoints: tuple | None = None  # (model or None, notice or None)
 
     # -- description --------------------------------------------------------------------
     def registry(self, models_dir: Path | str | None = None) -> ModelRegistry:
@@ -205,6 +208,15 @@ class Engine:
         self._detectors[name] = (key, det)
         return det
 
+    def crop_keypoints(self):
+        """BlazePose on the crops for backends without 2D keypoints (loaded once), and the
+        notice to give when it cannot run (refine.keypoints.make_crop_keypoints)."""
+        if self._crop_keypoints is None:
+            from .refine.keypoints import make_crop_keypoints
+
+            self._crop_keypoints = make_crop_keypoints()
+        return self._crop_keypoints
+
     # -- the analysis --------------------------------------------------------------------
     def analyze(self, options: AnalyzeOptions, progress: ProgressCallback | None = None,
                 should_cancel: CancelCheck | None = None) -> AnalysisResult:
@@ -227,9 +239,18 @@ class Engine:
         detector = self.detector(options.detector, registry)
         job.check_cancel()
 
+        keypoints = None
+        if options.refine and not backend.has_keypoints_2d:
+            keypoints, notice = self.crop_keypoints()
+            if notice:
+                job.notices.append(notice)
         people = find_people(options, info, detector, job)
-        encode_people(options, people, backend, job)
-        motions = solve_people(people, backend, info.width, info.height, focal, job)
+        encode_people(options, people, backend, job, keypoints)
+        motions = solve_people(people, backend, info.width, info.height, focal, job,
+                               keep_keypoints=options.refine)
+        if options.refine:
+            motions = refine_people(people, motions, backend, info, focal,
+                                    info.fps / options.stride, job)
         clip = make_clip(options, info, motions, backend, focal)
         job.check_cancel()
         with job.timed("write"):

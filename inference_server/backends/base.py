@@ -78,6 +78,20 @@ class PoseBackend(ABC):
     def solve_track(self, track: TrackInput, should_cancel: CancelCheck | None = None) -> TrackPose:
         """All frames of one track -> its SMPL motion (one row per input frame, same order)."""
 
+    #: True when :meth:`keypoints_2d` gives the backend's own 2D keypoints
+    has_keypoints_2d: bool = False
+
+    def keypoints_2d(self, track: TrackInput) -> np.ndarray | None:
+        """BlazePose's 33 landmarks of each frame in full-frame pixels with confidence,
+        (N,33,3) ``[x, y, confidence]``, when the backend computed them itself (lite); None
+        otherwise (the pipeline then runs BlazePose on the crops for the temporal solver)."""
+        return None
+
+    def rest_joints_function(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """``betas (B,10) -> rest joints (B,24,3)`` of the backend's body model, when its
+        skeleton is SMPL shape (GLoT); None when the backend measures bone lengths (lite)."""
+        return None
+
     def checkpoint_sha256(self) -> str:
         """sha256 of the main model file ("" when there is none)."""
         return ""

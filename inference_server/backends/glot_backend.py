@@ -70,6 +70,16 @@ class GlotBackend(PoseBackend):
             self._sha256 = file_sha256(self.checkpoint)
         return self._sha256
 
+    def rest_joints_function(self):
+        """SMPL rest joints of the checkpoint's body model for given betas (the solver's skeleton)."""
+
+        @torch.inference_mode()
+        def rest_joints(betas: np.ndarray) -> np.ndarray:
+            b = torch.as_tensor(np.asarray(betas, np.float32), device=self.device)
+            return self.model.rest_joints(b).double().cpu().numpy()
+
+        return rest_joints
+
     @torch.inference_mode()
     def encode_crops(self, crops: np.ndarray) -> np.ndarray:
         """crops (B, 224, 224, 3) uint8 RGB -> SPIN features (B, 2048) float32."""

@@ -77,6 +77,7 @@ class LiteBackend(PoseBackend):
     #: BlazePose wants margin around the person: the crop is 1.5 x the tracker's box
     crop_scale = 1.5
     batch_size = 16
+    has_keypoints_2d = True
 
     def __init__(self) -> None:
         mp = _import_mediapipe()
@@ -104,6 +105,11 @@ class LiteBackend(PoseBackend):
             out[i, _UV] = np.array([(p.x, p.y) for p in image], np.float32).ravel()
         return out
 
+    def keypoints_2d(self, track: TrackInput) -> np.ndarray:
+        """(N,33,3) BlazePose's image landmarks in full-frame pixels and their visibility
+        (0 where BlazePose found nobody in the crop)."""
+        return features_to_keypoints(track.features, track.bboxes, self.crop_scale)
+
     def solve_track(self, track: TrackInput, should_cancel: CancelCheck | None = None) -> TrackPose:
         feats = np.asarray(track.features, dtype=np.float64).reshape(-1, FEATURE_DIM)
         found = ~np.isnan(feats).any(axis=1)
@@ -129,6 +135,25 @@ class LiteBackend(PoseBackend):
             joints3d=ik.joints.astype(np.float32),
             confidence=confidence.astype(np.float32),
         )
+
+
+def features_to_keypoints(features: np.ndarray, bboxes: np.ndarray, crop_scale: float) -> np.ndarray:
+    """Per-crop features (N,198) of crops around boxes (N,4) -> (N,33,3) image landmarks in
+    full-frame pixels and visibility (0 where BlazePose found nobody)."""
+    feats = np.asarray(features, dtype=np.float64).reshape(-1, FEATURE_DIM)
+    found = ~np.isnan(feats).any(axis=1)
+    uv = np.nan_to_num(feats[:, _UV].reshape(-1, 33, 2))
+    xy = landmarks_to_frame(uv, bboxes, crop_scale)
+    vis = np.where(found[:, None], np.nan_to_num(feats[:, _VIS]), 0.0)
+    return np.concatenate([xy, np.clip(vis, 0.0, 1.0)[..., None]], -1).astype(np.float32)
+
+
+def landmarks_to_frame(uv: np.ndarray, bboxes: np.ndarray, crop_scale: float) -> np.ndarray:
+    """Crop coordinates in [0, 1] (..., 33, 2) of square crops ``crop_scale`` x the tracker
+    boxes (N, 4) [cx, cy, w, h] -> full-frame pixels (..., 33, 2)."""
+    box = np.asarray(bboxes, np.float64).reshape(-1, 4)
+    side = crop_scale * box[:, None, 2:4]  # the crop's width and height (crop.crop_transform)
+    return box[:, None, :2] + (np.asarray(uv, np.float64) - 0.5) * side
 
 
 def _fill_gaps(feats: np.ndarray, found: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import JobCancelled
 
-STAGES = ("decode", "detect", "track", "crop", "features", "pose", "write")
+STAGES = ("decode", "detect", "track", "crop", "features", "pose", "refine", "write")
 #: progress events per stage are sent at most every this many frames (plus the last one)
 PROGRESS_EVERY = 5
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ from .people import PersonTrack
 
 
 def encode_people(options: AnalyzeOptions, people: list[PersonTrack], backend: PoseBackend,
-                  job: JobContext) -> None:
-    """Pass 2: decode again, crop each tracked box, encode crops in batches into ``features``."""
+                  job: JobContext, keypoints: Callable | None = None) -> None:
+    """Pass 2: decode again, crop each tracked box, encode crops in batches into ``features``;
+    with ``keypoints`` ((frame, boxes) -> (B,33,3)) also each person's 2D keypoints."""
     from ..video import iter_frames
 
     rows: dict[int, list[tuple[int, int]]] = {}
@@ -57,6 +59,9 @@ def encode_people(options: AnalyzeOptions, people: list[PersonTrack], backend: P
         with job.timed("crop"):
             boxes = np.stack([people[p].bboxes[r] for p, r in slots])
             batch_crops.append(crop_people(frame, boxes, backend.crop_scale, backend.crop_size))
+        if keypoints is not None:
+            with job.timed("refine"):
+                _store_keypoints(people, slots, keypoints(frame, boxes))
         batch_slots.extend(slots)
         if len(batch_slots) >= backend.batch_size:
             flush()
@@ -67,3 +72,12 @@ def encode_people(options: AnalyzeOptions, people: list[PersonTrack], backend: P
             f"{Path(options.video).name} gave fewer frames on the second reading ({done} of "
             f"{total} crops): the file may have changed during the analysis; run it again"
         )
+
+
+def _store_keypoints(people: list[PersonTrack], slots: list[tuple[int, int]],
+                     keypoints: np.ndarray) -> None:
+    for (p, r), kp in zip(slots, keypoints):
+        person = people[p]
+        if person.keypoints is None:
+            person.keypoints = np.zeros((len(person.frame_ids), *kp.shape), np.float32)
+        person.keypoints[r] = kp

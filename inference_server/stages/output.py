@@ -25,6 +25,8 @@ class TrackSummary:
     last_frame: int
     filled_ratio: float
     mean_confidence: float
+    refined: bool | None = None
+    refine_error_px: float = float("nan")
 
 
 @dataclass
@@ -73,4 +75,4 @@ def make_clip(options: AnalyzeOptions, info, motions: list[TrackMotion], backend
 
 def track_summary(t: TrackMotion) -> TrackSummary:
     return TrackSummary(t.track_id, t.num_frames, int(t.frame_ids[0]), int(t.frame_ids[-1]),
-                        t.filled_ratio, float(t.confidence.mean()))
+                        t.filled_ratio, float(t.confidence.mean()), t.refined, t.refine_error_px)

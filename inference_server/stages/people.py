@@ -27,6 +27,8 @@ class PersonTrack:
     filled: np.ndarray
     det_score: np.ndarray
     features: np.ndarray | None = None
+    #: (N,33,3) BlazePose landmarks [x, y, confidence] in frame pixels, for the solver
+    keypoints: np.ndarray | None = None
 
 
 def find_people(options: AnalyzeOptions, info, detector, job: JobContext) -> list[PersonTrack]:

@@ -13,8 +13,9 @@ from .people import PersonTrack
 
 
 def solve_people(people: list[PersonTrack], backend: PoseBackend, width: int, height: int,
-                 focal: float, job: JobContext) -> list[TrackMotion]:
-    """Per track: backend.solve_track, then the camera-space translation (stage "pose")."""
+                 focal: float, job: JobContext, keep_keypoints: bool = False) -> list[TrackMotion]:
+    """Per track: backend.solve_track, then the camera-space translation (stage "pose");
+    keep_keypoints: keep the backend's own 2D keypoints for the solver (lite)."""
     motions = []
     for i, person in enumerate(people):
         job.check_cancel()
@@ -25,6 +26,8 @@ def solve_people(people: list[PersonTrack], backend: PoseBackend, width: int, he
             transl = crop_cam_to_transl(pose.cam_crop, person.bboxes, width, height, focal,
                                         backend.crop_scale)
         motions.append(_motion(person, pose, transl))
+        if keep_keypoints and person.keypoints is None:
+            person.keypoints = backend.keypoints_2d(track)
         person.features = None  # no longer needed
         job.report("pose", i + 1, len(people), force=True)
     return motions

@@ -113,6 +113,7 @@ def _bad_analyze_params(files: dict[str, Path]) -> list[tuple[dict, str]]:
         ({"video": video, "min_track_len": 0}, "min_track_len"),
         ({"video": video, "stride": 0}, "stride"),
         ({"video": video, "keep_partial": "yes"}, "keep_partial"),
+        ({"video": video, "refine": "no"}, "refine"),
         ({"video": video, "output_dir": str(files["video"])}, "output_dir"),
     ]
 

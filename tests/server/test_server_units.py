@@ -93,8 +93,10 @@ def test_analyze_params_defaults_and_normalisation(tmp_path: Path) -> None:
     assert parsed.video == video and parsed.output_dir is None
     assert parsed.options["fov_deg"] == 60.0 and parsed.options["end"] == 50
     assert parsed.options["backend"] == "auto" and parsed.options["min_track_len"] == 25
-    cuda = parse_analyze_params({"video": str(video), "device": "cuda"}, ["cpu", "cuda:0"])
-    assert cuda.options["device"] == "cuda"
+    assert parsed.options["refine"] is True  # the temporal solver is on by default
+    cuda = parse_analyze_params({"video": str(video), "device": "cuda", "refine": False},
+                                ["cpu", "cuda:0"])
+    assert cuda.options["device"] == "cuda" and cuda.options["refine"] is False
 
 
 def test_known_choices_match_the_pipeline() -> None:

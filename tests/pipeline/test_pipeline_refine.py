@@ -1,0 +1,85 @@
+"""The "refine" stage in the whole pipeline (GLoT on the synthetic files, a drawn walker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pipeline_support import MIN_TRACK_LEN
+
+from glot_blender.core.motion_clip import read_clip, write_clip
+from inference_server.camera import resolve_focal
+from inference_server.errors import JobCancelled
+from inference_server.pipeline import AnalyzeOptions, Engine, ProgressEvent
+from inference_server.stages.context import JobContext
+from inference_server.stages.features import encode_people
+from inference_server.stages.output import make_clip
+from inference_server.stages.people import find_people
+from inference_server.stages.solve import solve_people
+from inference_server.video import open_video
+
+
+def _options(video: Path, out: Path, **kw) -> AnalyzeOptions:
+    base = {"detector": "hog", "device": "cpu", "min_track_len": MIN_TRACK_LEN, "backend": "glot"}
+    base.update(kw)
+    return AnalyzeOptions(video=video, output=out, **base)
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files if k != "created"}
+
+
+def test_no_refine_is_the_backends_output_byte_for_byte(engine: Engine, walk_video, tmp_path: Path):
+    """--no-refine writes what the pipeline wrote before the solver existed: the stages up to
+    "pose" and the clip, nothing else (GLoT stays the official forward pass)."""
+    options = _options(walk_video.path, tmp_path / "plain.npz", refine=False)
+    engine.analyze(options)
+    # the same analysis through the stages without the refine stage
+    job = JobContext(None, None)
+    info = open_video(options.video)
+    registry = engine.registry()
+    backend = engine.backend("glot", registry, "cpu")
+    people = find_people(options, info, engine.detector("hog", registry), job)
+    encode_people(options, people, backend, job)
+    focal = resolve_focal(info.width, info.height, None, None)
+    motions = solve_people(people, backend, info.width, info.height, focal, job)
+    clip = make_clip(options, info, motions, backend, focal)
+    write_clip(tmp_path / "stages.npz", clip)
+    plain, stages = _arrays(tmp_path / "plain.npz"), _arrays(tmp_path / "stages.npz")
+    assert sorted(plain) == sorted(stages)
+    assert not any(k.endswith(("/refined", "/refine_error_px")) for k in plain)
+    for key in plain:
+        assert plain[key].dtype == stages[key].dtype and plain[key].tobytes() == stages[key].tobytes(), key
+    assert read_clip(tmp_path / "plain.npz").analysis_options["refine"] is False
+
+
+def test_refine_stage_reports_progress_and_records_its_result(engine: Engine, walk_video,
+                                                              tmp_path: Path):
+    out = tmp_path / "refined.npz"
+    events: list[ProgressEvent] = []
+    result = engine.analyze(_options(walk_video.path, out), progress=events.append)
+    refine = [e for e in events if e.stage == "refine"]
+    assert refine and refine[-1].done == refine[-1].total == len(result.tracks)
+    stages = [e.stage for e in events]
+    assert stages.index("refine") > max(i for i, s in enumerate(stages) if s == "pose")
+    assert stages[-1] == "write"
+    assert result.timings["refine"] > 0
+    clip = read_clip(out)
+    t = clip.tracks[0]
+    assert t.refined is not None and result.tracks[0].refined == t.refined
+    for name in ("global_orient", "body_pose", "betas", "transl", "joints3d", "cam_crop"):
+        assert np.isfinite(getattr(t, name)).all()
+    assert np.ptp(t.betas, axis=0).max() == 0.0 or not t.refined  # one shape per track
+    assert clip.analysis_options["refine"] is True
+
+
+def test_cancel_during_refine_leaves_no_file(engine: Engine, walk_video, tmp_path: Path):
+    out = tmp_path / "cancelled.npz"
+    seen: list[str] = []
+    with pytest.raises(JobCancelled):
+        engine.analyze(_options(walk_video.path, out), progress=lambda e: seen.append(e.stage),
+                       should_cancel=lambda: "refine" in seen)
+    assert "refine" in seen and "write" not in seen
+    assert list(tmp_path.iterdir()) == []
