@@ -199,6 +199,10 @@ class GLOT_AP_preferences(AddonPreferences):
                 ready = bool(state.get("ready"))
                 text = f"{name}: ready" if ready else f"{name}: missing {', '.join(missing)}"
                 col.label(text=text, icon="CHECKMARK" if ready else "ERROR")
+            auto = info.get("auto_detector") or {}
+            if auto.get("detector"):
+                col.label(text=f"Person detector (auto): {auto['detector']}", icon="VIEWZOOM")
+                col.label(text=str(auto.get("reason", "")))
             return
         for backend, name, present, required in file_checklist(self.models_dir):
             icon = "CHECKMARK" if present else ("ERROR" if required else "INFO")

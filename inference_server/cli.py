@@ -191,7 +191,12 @@ def write_fbx(clip_path: Path, fbx_path: Path, all_in_one: bool = False) -> str:
 def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
     from .registry import ModelRegistry, format_report
 
-    stdout.write(format_report(ModelRegistry(args.models)) + "\n")
+    from .detect import auto_choice
+
+    registry = ModelRegistry(args.models)
+    choice = auto_choice(registry)
+    stdout.write(format_report(registry) + "\n")
+    stdout.write(f"\nPerson detector (--detector auto): {choice.detector}\n  {choice.reason}\n")
     return EXIT_OK
 
 

@@ -17,15 +17,19 @@ if TYPE_CHECKING:
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     """Adds the options that shape one video's analysis (not its input/output paths)."""
+    from .detect import DETECTOR_NAMES
+
     p = parser
     p.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
     p.add_argument("--end", type=int, default=None, help="frame index to stop before (exclusive)")
     p.add_argument("--stride", type=int, default=1, help="analyse every K-th frame (default 1)")
     p.add_argument("--backend", choices=("auto", "glot", "lite"), default="auto",
                    help="pose backend; auto = glot when its model files are present, else lite")
-    p.add_argument("--detector", choices=("auto", "yolo", "hog", "onnx"), default="auto",
+    p.add_argument("--detector", choices=DETECTOR_NAMES, default="auto",
                    help="person detector; auto = yolo when yolov3.cfg/.weights are present, "
-                   "else hog; onnx = person_detector.onnx in the models folder")
+                   "else blazepose together with hog (`glot-mocap models` says which); "
+                   "blazepose = mediapipe's pose detector, any pose; onnx = "
+                   "person_detector.onnx in the models folder")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--models", type=Path, default=None, help="folder holding the model files")
     cam = p.add_mutually_exclusive_group()

@@ -4,8 +4,10 @@ HOG people detector (needs no file at all), and any ONNX person detector with th
 Every detector maps a batch of BGR frames to one ``Detections`` array per frame:
 (K, 5) float32 rows ``[x1, y1, x2, y2, score]`` in frame pixels, persons only, score in 0..1.
 
-``make_detector(name, models)`` picks one: ``"yolo"``, ``"hog"``, ``"onnx"`` or ``"auto"`` (YOLO
-when ``yolov3.cfg`` and ``yolov3.weights`` are found, else HOG).
+``make_detector(name, models)`` picks one: ``"yolo"``, ``"blazepose"`` (BlazePose's person
+detector from the mediapipe wheel, :mod:`inference_server.blazepose`), ``"hog"``, ``"onnx"`` or
+``"auto"`` (YOLO when ``yolov3.cfg`` and ``yolov3.weights`` are found, else BlazePose and HOG
+together, else HOG: :func:`auto_choice` says which and why).
 """
 
 from __future__ import annotations
@@ -443,11 +445,48 @@ class OnnxDetector:
 
 # --------------------------------------------------------------------------- factory
 
-DETECTOR_NAMES = ("auto", "yolo", "hog", "onnx")
+DETECTOR_NAMES = ("auto", "blazepose", "yolo", "hog", "onnx")
 
 
 def _find(models: ModelRegistry | None, name: str) -> Path | None:
     return models.find(name) if models is not None else None
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    """What ``--detector auto`` runs here: ``detector`` ("yolo", "blazepose+hog" or "hog"),
+    ``reason`` (one sentence), ``notice`` (a sentence for the user when it had to fall back)."""
+
+    detector: str
+    reason: str
+    notice: str = ""
+
+
+def auto_choice(
+    models: ModelRegistry | None = None,
+    yolo_cfg: Path | str | None = None,
+    yolo_weights: Path | str | None = None,
+) -> AutoChoice:
+    """Which detector "auto" uses: YOLOv3 when both Darknet files are found (explicit paths
+    first, then ``models.find``), else BlazePose + HOG when mediapipe's pose model and the
+    TensorFlow Lite runtime are installed, else HOG (with a notice saying what to install)."""
+    from .blazepose.model import availability
+
+    cfg = Path(yolo_cfg) if yolo_cfg else _find(models, YOLO_CFG_NAME)
+    weights = Path(yolo_weights) if yolo_weights else _find(models, YOLO_WEIGHTS_NAME)
+    if cfg is not None and weights is not None:
+        return AutoChoice("yolo", f"the YOLOv3 files are present ({cfg.parent})")
+    ready, why = availability()
+    if ready:
+        return AutoChoice(
+            "blazepose+hog",
+            f"no YOLOv3 files; BlazePose's person detector ({why}) together with OpenCV's HOG",
+        )
+    return AutoChoice(
+        "hog",
+        f"no YOLOv3 files and BlazePose cannot run ({why})",
+        notice=f"OpenCV's HOG detector was used, which finds upright pedestrians only: {why}",
+    )
 
 
 def make_detector(
@@ -460,10 +499,11 @@ def make_detector(
 ) -> Detector:
     """Build a detector by name.
 
-    "auto": YOLOv3 when both Darknet files are found (explicit paths first, then
-    ``models.find``), otherwise HOG. "yolo": YOLOv3 or ModelFileError naming both files.
-    "hog": OpenCV's HOG people detector. "onnx": ``onnx_model`` (or ``person_detector.onnx``
-    in the models folder). Anything else: InvalidRequestError.
+    "auto": see :func:`auto_choice`. "yolo": YOLOv3 or ModelFileError naming both files.
+    "blazepose": BlazePose's person detector (BackendUnavailableError / ModelFileError when
+    mediapipe, the runtime or the file is missing or damaged). "hog": OpenCV's HOG people
+    detector. "onnx": ``onnx_model`` (or ``person_detector.onnx`` in the models folder).
+    Anything else: InvalidRequestError.
     """
     if name not in DETECTOR_NAMES:
         raise InvalidRequestError(
@@ -471,6 +511,10 @@ def make_detector(
         )
     if name == "hog":
         return HogDetector()
+    if name == "blazepose":
+        from .blazepose.detector import BlazePoseDetector
+
+        return BlazePoseDetector()
     if name == "onnx":
         path = onnx_model or _find(models, ONNX_MODEL_NAME)
         if path is None:
@@ -479,17 +523,24 @@ def make_detector(
                 "folder."
             )
         return OnnxDetector(path)
+    if name == "auto":
+        choice = auto_choice(models, yolo_cfg, yolo_weights)
+        log.info("detector auto: %s (%s)", choice.detector, choice.reason)
+        if choice.detector == "hog":
+            return HogDetector()
+        if choice.detector == "blazepose+hog":
+            from .blazepose.detector import BlazePoseDetector
+            from .blazepose.union import UnionDetector
+
+            return UnionDetector(BlazePoseDetector(), HogDetector())
     cfg = Path(yolo_cfg) if yolo_cfg else _find(models, YOLO_CFG_NAME)
     weights = Path(yolo_weights) if yolo_weights else _find(models, YOLO_WEIGHTS_NAME)
-    if name == "auto" and (cfg is None or weights is None):
-        log.info("YOLOv3 files not found; using OpenCV's HOG people detector")
-        return HogDetector()
     if cfg is None or weights is None:
         if models is not None:
             models.require("yolo")  # raises: each missing file, where to get and put it
         raise ModelFileError(
             f"The YOLOv3 detector needs {YOLO_CFG_NAME} and {YOLO_WEIGHTS_NAME} (Darknet "
             "YOLOv3, COCO): put both in the models folder (--models DIR or GLOT_MODELS_DIR; "
-            "`glot-mocap models` shows where it looks) or use --detector hog."
+            "`glot-mocap models` shows where it looks) or use --detector blazepose or hog."
         )
     return YoloV3Detector(cfg, weights)

@@ -15,7 +15,7 @@ class AnalyzeOptions:
     """One analysis request (the CLI's and the protocol's options).
 
     start/end: video frame indices, end exclusive (None = to the end); stride: analyse every
-    stride-th frame; backend "auto" | "glot" | "lite"; detector "auto" | "yolo" | "hog" | "onnx";
+    stride-th frame; backend "auto" | "glot" | "lite"; detector one of detect.DETECTOR_NAMES;
     device "auto" | "cpu" | "cuda" | "cuda:N" | "mps"; fov_deg (across the longer side) or
     focal_px for the camera-space translation; min_track_len: shorter tracks are dropped
     (analysed frames); detect_every: run the detector on every k-th analysed frame and track

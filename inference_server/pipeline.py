@@ -159,13 +159,20 @@ class Engine:
         lite_ok = importlib.util.find_spec("inference_server.backends.lite_backend") is not None
         if not lite_ok:
             backends["lite"] = {"ready": False, "missing": ["inference_server lite backend"]}
+        from .blazepose.model import availability
+        from .detect import auto_choice
+
+        bp_ready, bp_why = availability()
+        choice = auto_choice(self.registry())
         detectors = {"hog": {"ready": True, "missing": []},
+                     "blazepose": {"ready": bp_ready, "missing": [] if bp_ready else [bp_why]},
                      "yolo": {"ready": report["yolo"].ready, "missing": report["yolo"].missing}}
         return {
             "devices": devices,
             "default_device": resolve_device("auto"),
             "backends": backends,
             "detectors": detectors,
+            "auto_detector": {"detector": choice.detector, "reason": choice.reason},
             "body_model": {"ready": report["body"].ready, "missing": report["body"].missing},
             "models_dirs": [str(d) for d in self.registry().search_dirs],
         }
@@ -237,6 +244,12 @@ class Engine:
         backend_name = self._choose_backend(options.backend, registry, job)
         backend = self.backend(backend_name, registry, device)
         detector = self.detector(options.detector, registry)
+        if options.detector == "auto":
+            from .detect import auto_choice
+
+            notice = auto_choice(registry).notice
+            if notice:
+                job.notices.append(notice)
         job.check_cancel()
 
         keypoints = None

@@ -32,6 +32,7 @@ from glot_blender.core.protocol import (
 )
 
 from . import __version__
+from .detect import DETECTOR_NAMES as KNOWN_DETECTORS
 from .errors import GlotError, InvalidMessageError, InvalidRequestError, MethodNotFoundError
 from .jobs import AnalyzeParams, JobRunner
 from .wire import MAX_LINE_BYTES, MessageWriter, Request, decode_message, read_line
@@ -41,7 +42,6 @@ log = logging.getLogger("inference_server.server")
 SHUTDOWN_JOIN_S = 3.0  # how long shutdown / stdin-closed waits for a cancelled job to stop
 
 KNOWN_BACKENDS = ("auto", "glot", "lite")
-KNOWN_DETECTORS = ("auto", "yolo", "hog", "onnx")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 FOV_RANGE_DEG = (1.0, 179.0)
 FOCAL_RANGE_PX = (1.0, 1.0e6)

@@ -7,8 +7,12 @@ Kalman state after the update. On top of it, where the demo is weak (long occlus
 
 - a lost track stays alive for ``max_age`` processed frames (the demo: 1);
 - it is re-linked when the person reappears: by IoU with its predicted box, or, for longer
-  gaps, by centre distance and size gating against its last seen box;
+  gaps, by centre distance and size gating against its last seen box, the gates growing with
+  the time the person was hidden (a join the person could not have walked, or a box that
+  changed size too much for the gap, is refused);
 - gaps up to ``max_fill_gap`` frames are filled by linear interpolation and marked ``filled``;
+- these limits are set in seconds and turned into analysed frames by
+  ``TrackerConfig.for_fps(fps)`` (1.5 s is 15 frames of a 10 fps clip, 90 of a 60 fps one);
 - a confirmed track keeps the frames of its first (tentative) hits;
 - tracks shorter than ``min_track_len`` frames are dropped;
 - the detector may run only every k-th frame (``update(frame, None)`` in between); boxes of the
@@ -34,15 +38,24 @@ SORT_IOU_THRESHOLD = 0.3
 SORT_MIN_HITS = 3
 DEMO_MAX_AGE = 1
 MIN_TRACK_LEN = 25  # the demo's MIN_NUM_FRAMES
-# --- our additions (frames = processed frames, i.e. calls to update)
-MAX_AGE = 45  # a lost track is kept this many frames (1.5 s at 30 fps)
-MAX_FILL_GAP = 45  # gaps up to this long are filled by interpolation
+# --- our additions, in seconds (turned into analysed frames by TrackerConfig.for_fps)
+MAX_AGE_S = 1.5  # a lost track is kept this long
+MAX_FILL_GAP_S = 1.5  # gaps up to this long are filled by interpolation
+RELINK_DIST_PER_S = 1.2  # the re-link gate grows by this many box heights per hidden second
+REFERENCE_FPS = 30.0  # the frame-count defaults below are these limits at 30 fps
+# --- in analysed frames (calls to update)
+MAX_AGE = round(MAX_AGE_S * REFERENCE_FPS)
+MAX_FILL_GAP = round(MAX_FILL_GAP_S * REFERENCE_FPS)
 TENTATIVE_MAX_MISSES = 1  # an unconfirmed track dies at its first miss (as in the demo)
 RELINK_MIN_GAP = 1  # lost tracks (missed at least once) are re-linked by gating
 RELINK_DIST_BASE = 0.6  # max centre distance at re-link, in box heights ...
-RELINK_DIST_PER_FRAME = 0.04  # ... growing with the gap (people move while hidden) ...
+RELINK_DIST_PER_FRAME = RELINK_DIST_PER_S / REFERENCE_FPS  # ... growing with the gap ...
 RELINK_DIST_MAX = 2.5  # ... up to this
-RELINK_SIZE_RATIO = 1.5  # max ratio between the heights of the last seen and the new box
+RELINK_SIZE_RATIO = 1.5  # max ratio between the heights of the last seen and the new box ...
+RELINK_SIZE_BASE = 1.2  # ... allowed right after the loss, growing to the max in ...
+RELINK_SIZE_GROWTH_S = 1.0  # ... this many seconds (walking towards the camera)
+MIN_OBSERVED_RATIO = 0.5  # a track detected in fewer of the frames the detector ran on in its
+# span is stray boxes joined by gap filling, not a person: dropped
 # what happened at a processed frame
 _RAN, _NOT_RUN, _SKIPPED = 0, 1, 2  # detector ran / did not run / demo skipped an empty frame
 
@@ -58,6 +71,11 @@ class TrackerConfig:
     min_track_len: tracks with fewer frames (filled ones included) are dropped.
     backfill: a confirmed track keeps its tentative first frames (the demo drops them).
     skip_empty_frames: the demo's quirk: frames without any detection do not step the tracker.
+    relink_dist_per_frame: growth of the re-link distance gate per frame of gap (box heights).
+    relink_size_growth: frames of gap over which the allowed size change grows from
+        ``RELINK_SIZE_BASE`` to ``RELINK_SIZE_RATIO``.
+    min_observed_ratio: tracks matched in fewer of the detector's frames within their span
+        are dropped.
     """
 
     iou_threshold: float = SORT_IOU_THRESHOLD
@@ -68,6 +86,21 @@ class TrackerConfig:
     min_track_len: int = MIN_TRACK_LEN
     backfill: bool = True
     skip_empty_frames: bool = False
+    relink_dist_per_frame: float = RELINK_DIST_PER_FRAME
+    relink_size_growth: float = RELINK_SIZE_GROWTH_S * REFERENCE_FPS
+    min_observed_ratio: float = MIN_OBSERVED_RATIO
+
+    @classmethod
+    def for_fps(cls, fps: float, min_track_len: int = MIN_TRACK_LEN) -> TrackerConfig:
+        """Our tracker with its time limits for a clip analysed at ``fps`` frames/s."""
+        fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else REFERENCE_FPS
+        return cls(
+            max_age=max(1, round(MAX_AGE_S * fps)),
+            max_fill_gap=max(1, round(MAX_FILL_GAP_S * fps)),
+            min_track_len=min_track_len,
+            relink_dist_per_frame=RELINK_DIST_PER_S / fps,
+            relink_size_growth=RELINK_SIZE_GROWTH_S * fps,
+        )
 
     @classmethod
     def demo(cls, min_track_len: int = MIN_TRACK_LEN) -> TrackerConfig:
@@ -79,6 +112,7 @@ class TrackerConfig:
             min_track_len=min_track_len,
             backfill=False,
             skip_empty_frames=True,
+            min_observed_ratio=0.0,
         )
 
 
@@ -289,6 +323,7 @@ class Tracker:
         confirmed = [t for t in everyone if self._live[t].confirmed]
         tentative = [t for t in everyone if not self._live[t].confirmed]
         matches = self._match_iou(dets, list(range(len(dets))), predicted, confirmed)
+        matches = [(d, t) for d, t in matches if self._plausible(dets[d], self._live[t], step)]
         free = [d for d in range(len(dets)) if d not in {m for m, _ in matches}]
         matches += self._match_relink(dets, free, predicted, step, matches)
         free = [d for d in free if d not in {m for m, _ in matches}]
@@ -331,11 +366,12 @@ class Tracker:
             trk = self._live[t]
             last_h = trk.last_box[3] - trk.last_box[1]
             gap = step - trk.last_step
-            gate = min(RELINK_DIST_BASE + RELINK_DIST_PER_FRAME * gap, RELINK_DIST_MAX) * last_h
+            gate, size_ratio = self._relink_gates(gap)
+            gate *= last_h
             anchors = np.array([_centre(trk.last_box), _centre(predicted[t])])
             for i, d in enumerate(free_dets):
                 h = dets[d, 3] - dets[d, 1]
-                if max(h, last_h) > RELINK_SIZE_RATIO * min(h, last_h):
+                if max(h, last_h) > size_ratio * min(h, last_h):
                     continue
                 dist = np.min(np.linalg.norm(anchors - _centre(dets[d]), axis=1))
                 if dist <= gate:
@@ -344,6 +380,27 @@ class Tracker:
             return []
         rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e6))
         return [(free_dets[r], lost[c]) for r, c in zip(rows, cols) if np.isfinite(cost[r, c])]
+
+    def _plausible(self, det: np.ndarray, trk: _Live, step: int) -> bool:
+        """Whether a lost track (unmatched for more than one step) may take this detection by
+        IoU with its drifting prediction: the same distance and size gates as a re-link."""
+        gap = step - trk.last_step
+        if gap <= 1:
+            return True
+        dist, size_ratio = self._relink_gates(gap)
+        last_h = trk.last_box[3] - trk.last_box[1]
+        h = det[3] - det[1]
+        if max(h, last_h) > size_ratio * min(h, last_h):
+            return False
+        return bool(np.linalg.norm(_centre(det) - _centre(trk.last_box)) <= dist * last_h)
+
+    def _relink_gates(self, gap: int) -> tuple[float, float]:
+        """(centre distance in box heights, height ratio) a re-link after ``gap`` frames may
+        have: both grow with the time the person was hidden."""
+        cfg = self.config
+        dist = min(RELINK_DIST_BASE + cfg.relink_dist_per_frame * gap, RELINK_DIST_MAX)
+        grow = min(gap / max(cfg.relink_size_growth, 1e-9), 1.0)
+        return dist, RELINK_SIZE_BASE + (RELINK_SIZE_RATIO - RELINK_SIZE_BASE) * grow
 
     def _hit(self, trk: _Live, det: np.ndarray, step: int) -> None:
         trk.kf.update(det[:4])
@@ -401,6 +458,9 @@ class Tracker:
         if not keep:
             return None
         steps = np.array([trk.steps[i] for i in keep])
+        ran = sum(k == _RAN for k in self._kind[steps[0]:steps[-1] + 1])
+        if len(steps) < cfg.min_observed_ratio * ran:
+            return None
         boxes = np.array([trk.boxes[i] for i in keep])
         scores = np.array([trk.scores[i] for i in keep])
         out_steps: list[int] = []

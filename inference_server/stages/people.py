@@ -42,7 +42,8 @@ def find_people(options: AnalyzeOptions, info, detector, job: JobContext) -> lis
 
     wanted = frame_range(info, options.start, options.end, options.stride)
     total = len(wanted)
-    tracker = Tracker(TrackerConfig(min_track_len=options.min_track_len))
+    # the tracker's time limits are in seconds of the analysed clip
+    tracker = Tracker(TrackerConfig.for_fps(info.fps / options.stride, options.min_track_len))
     queue: list[tuple[int, np.ndarray | None]] = []  # (frame index, frame or None) in order
     pending = 0
     done = 0

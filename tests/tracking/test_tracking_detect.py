@@ -180,8 +180,12 @@ def test_hog_score_mapping():
 
 def test_make_detector_choices(tmp_path):
     empty = ModelRegistry(tmp_path / "none", env={})
-    assert isinstance(detect.make_detector("auto", empty), detect.HogDetector)
-    assert isinstance(detect.make_detector("auto"), detect.HogDetector)
+    # no YOLOv3 files: BlazePose (mediapipe's bundled model) together with HOG
+    from inference_server.blazepose.union import UnionDetector
+
+    assert isinstance(detect.make_detector("auto", empty), UnionDetector)
+    assert detect.auto_choice(empty).detector == "blazepose+hog"
+    assert detect.make_detector("blazepose", empty).name == "blazepose"
     assert isinstance(detect.make_detector("hog", empty), detect.HogDetector)
     with pytest.raises(ModelFileError, match=r"yolov3\.cfg.*yolov3\.weights"):
         detect.make_detector("yolo", empty)
@@ -194,6 +198,7 @@ def test_make_detector_choices(tmp_path):
     darknet_files.write_small_random_files(models)
     registry = ModelRegistry(models, env={})
     assert isinstance(detect.make_detector("auto", registry), detect.YoloV3Detector)
+    assert detect.auto_choice(registry).detector == "yolo"
     assert isinstance(detect.make_detector("yolo", registry), detect.YoloV3Detector)
     with pytest.raises(ModelFileError, match="person_detector.onnx"):
         detect.make_detector("onnx", registry)
