@@ -44,7 +44,7 @@ from ..core.smoothing import SmoothingOptions, smooth_track
 from ..core.smpl_skeleton import JOINT_NAMES
 from .armature import smpl_rest_in_blender, target_skeleton
 from .errors import AnimError, MissingBonesError
-from .evaluated import measure_skeleton, needs_measurement
+from .evaluated import is_evaluated, measure_skeleton, needs_measurement
 from .keyframes import ChannelKeys, action_name, new_action_with_keys, set_scene_fps
 from .pose import PoseSnapshot, reset_to_rest, stale_bones
 from .rig_profile import RigProfile, detect_bone_map, rig_profile
@@ -83,7 +83,8 @@ class ApplyOptions:
     rig_rules: use what the armature's preset says beyond the map (Rigify: limbs to FK,
     neck/head follow, the hips FK control, deform bones for the rest correction).
     verify: evaluate the deform bones afterwards and store the achieved error (not for SMPL
-    rigs, which take SMPL's rotations as they are).
+    rigs, which take SMPL's rotations as they are, nor for an armature Blender does not
+    evaluate: disabled in the viewport or in an excluded collection).
     """
 
     bone_map: BoneMap | None = None
@@ -203,6 +204,7 @@ class _Undo:
     fps: tuple[int, float]
     frame_range: tuple[int, int]
     pose: PoseSnapshot | None = None
+    check: str | None = None
 
 
 def _snapshot(obj: Any, scene: Any) -> _Undo:
@@ -234,6 +236,8 @@ def _restore(undo: _Undo, scene: Any, created_action: Any | None) -> None:
     scene.frame_start, scene.frame_end = undo.frame_range
     if undo.pose is not None:
         undo.pose.restore()
+    if undo.check is not None:
+        obj[CHECK_PROP] = undo.check
 
 
 @dataclass
@@ -256,6 +260,10 @@ def _skeleton(armature_obj: Any, bone_map: Mapping[str, Sequence[str]],
     if JOINT_NAMES[0] in armature_obj.data.bones or not needs_measurement(armature_obj):
         return target_skeleton(armature_obj), []
     target_skeleton(armature_obj)  # the same checks (edit mode, no bones) first
+    if not is_evaluated(armature_obj):
+        raise AnimError(
+            f"armature '{armature_obj.name}' is disabled in the viewport or its collection is "
+            "excluded, so Blender does not evaluate its constraints: enable it and apply again")
     driven = [b for bones in bone_map.values() for b in bones] + list(profile.extra_bones)
     saved = PoseSnapshot.take(armature_obj, props=profile.property_targets(armature_obj))
     try:
@@ -330,6 +338,7 @@ def apply_track(
     undo = _snapshot(armature_obj, scene)
     undo.pose = PoseSnapshot.take(armature_obj, stale,
                                   props=done.profile.property_targets(armature_obj))
+    undo.check = armature_obj.pop(CHECK_PROP, None)  # a check of the old motion would mislead
     action = None
     try:
         done.profile.switch(armature_obj)
@@ -342,7 +351,8 @@ def apply_track(
         if options.set_scene_range:
             scene.frame_start = int(np.floor(frames.min()))
             scene.frame_end = int(np.ceil(frames.max()))
-        if options.verify and JOINT_NAMES[0] not in armature_obj.data.bones:
+        if (options.verify and JOINT_NAMES[0] not in armature_obj.data.bones
+                and is_evaluated(armature_obj) and scene == bpy.context.scene):
             armature_obj[CHECK_PROP] = verify_track(armature_obj, scene, done, frames).summary()
         return action
     except Exception:

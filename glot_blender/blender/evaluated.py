@@ -50,6 +50,16 @@ def needs_measurement(obj: Any) -> bool:
     return any(len(pb.constraints) for pb in obj.pose.bones)
 
 
+def is_evaluated(obj: Any) -> bool:
+    """False for an armature the depsgraph leaves out (disabled in the viewport, or in an
+    excluded collection): its pose bones would show no constraint at work."""
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    depsgraph.update()
+    # not ``evaluated_get(...).is_evaluated``: a disabled rig that other objects depend on is
+    # "evaluated" for their sake, but its pose is not (its constraints do not run)
+    return any(o.original == obj for o in depsgraph.objects)
+
+
 @dataclass
 class Measurement:
     """The measured skeleton and what the measurement could not model (one line each)."""

@@ -1,7 +1,7 @@
 """Rigify generated headless from Blender's bundled add-on, and a clip of varied poses.
 
 ``generate_rigify()`` enables the bundled ``rigify`` add-on, adds the Human meta-rig and runs
-Generate Rig (about 5-7 s), returning (meta-rig, generated rig). ``varied_pose_track()`` is a
+Generate Rig (about 5-7 s; 15-25 s on a busy machine), returning (meta-rig, generated rig). ``varied_pose_track()`` is a
 person in the poses that broke retargeting onto Rigify: T-pose, arms up, deep squat, torso
 twist, knee-up reach, lean back, forearm twist, all under a slow body turn.
 """
@@ -29,10 +29,14 @@ for _side, _s in (("left", "L"), ("right", "R")):
         RIGIFY_DEF[f"{_side}_{_joint}"] = f"DEF-{_bone}.{_s}"
 
 
-def generate_rigify() -> tuple[object, object]:
-    """(meta-rig, generated rig) in the current (empty) scene."""
+def generate_rigify(basic: bool = False) -> tuple[object, object]:
+    """(meta-rig, generated rig) in the current (empty) scene: the Human meta-rig (706 bones
+    generated, with face), or with ``basic`` the Basic Human (222 bones, under a second)."""
     addon_utils.enable("rigify", default_set=True, handle_error=None)
-    bpy.ops.object.armature_human_metarig_add()
+    if basic:
+        bpy.ops.object.armature_basic_human_metarig_add()
+    else:
+        bpy.ops.object.armature_human_metarig_add()
     meta = bpy.context.active_object
     bpy.ops.pose.rigify_generate()
     rig = next(o for o in bpy.context.scene.objects if o.type == "ARMATURE" and o is not meta)

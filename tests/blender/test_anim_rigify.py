@@ -206,3 +206,23 @@ def test_rigify_refusal_leaves_switches_and_scene_unchanged(rigify) -> None:
     assert all(rig.pose.bones[b]["IK_FK"] == 0.0 for b in LIMB_SWITCHES)
     assert rig.pose.bones["torso"]["neck_follow"] == 0.5
     assert CHECK_PROP not in rig
+
+
+def test_rigify_reapply_with_smaller_map_and_hidden_rig(rigify) -> None:
+    """Re-apply without spine1 puts spine_fk.001 back at rest (no stale pose, no NaN); a rig
+    Blender does not evaluate (disabled in the viewport) is refused, not retargeted blind."""
+    _meta, rig = rigify
+    clip = make_clip([varied_pose_track(frames_per_pose=2)])
+    apply_track(rig, clip, 1, ApplyOptions(smoothing=None))
+    bpy.context.scene.frame_set(6)
+    assert rig.pose.bones["spine_fk.001"].rotation_quaternion.angle > 0.01
+    smaller = {j: b for j, b in detect_bone_map(rig).items() if j != "spine1"}
+    apply_track(rig, clip, 1, ApplyOptions(smoothing=None, bone_map=smaller))
+    bpy.context.scene.frame_set(7)
+    assert tuple(rig.pose.bones["spine_fk.001"].rotation_quaternion) == (1.0, 0.0, 0.0, 0.0)
+    assert _action_finite(rig)
+    rig.hide_viewport = True
+    action = rig.animation_data.action
+    with pytest.raises(AnimError, match="disabled in the viewport"):
+        apply_track(rig, clip, 1, ApplyOptions(smoothing=None))
+    assert rig.animation_data.action == action

@@ -370,6 +370,33 @@ def test_apply_to_mixamo_rig_and_export_fbx(ext, analysed, tmp_path):
     assert out.is_file() and out.stat().st_size > 1000
 
 
+def test_rigify_detect_and_apply_through_the_panel(ext, made_clip):
+    """A generated Rigify rig (Basic Human, from the bundled add-on) through the operators:
+    Detect says what Apply will do, Apply switches the limbs to FK and reports the achieved
+    error it measured on the DEF bones (tests/blender/test_anim_rigify.py checks the motion)."""
+    import addon_utils
+    from rigify_support import generate_rigify
+
+    addon_utils.enable("rigify", default_set=True, handle_error=None)
+    _meta, rig = generate_rigify(basic=True)
+    bpy.ops.glot.load_clip(filepath=str(made_clip))
+    settings = bpy.context.scene.glot
+    settings.target, settings.target_armature = "ARMATURE", rig
+    for i, item in enumerate(settings.tracks):
+        item.use = i == 0
+    assert bpy.ops.glot.detect_bone_map() == {"FINISHED"}
+    assert settings.bone_map_preset == "rigify_fk"
+    assert sum(bool(p.bone) for p in settings.bone_map) == 22
+    assert bpy.ops.glot.apply_motion() == {"FINISHED"}
+    assert rig.pose.bones["thigh_parent.L"]["IK_FK"] == 1.0
+    check = rig[glot_verify().CHECK_PROP]
+    assert check.startswith("achieved error") and "arms" in check
+
+
+def glot_verify() -> ModuleType:
+    return importlib.import_module(f"{ADDON}.blender.verify")
+
+
 def test_setup_camera_matches_video(ext, made_clip, video):
     bpy.ops.glot.load_clip(filepath=str(made_clip))
     choose_video(video.path)

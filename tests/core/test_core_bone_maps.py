@@ -163,3 +163,23 @@ def test_comma_chains_and_text_form():
     assert bm.split_bones(3) is None and bm.split_bones("a,,b") is None
     assert bm.as_text(["a", "b"]) == "a, b" and bm.as_text("a") == "a"
     assert normalize_bone_map({"neck": "n1, n2"}) == {"neck": ("n1", "n2")}
+
+
+def test_rig_fields_of_presets_are_validated(tmp_path):
+    """rig_type / deform_bones / extra_bones / properties (docs/rigs.md): read from the
+    shipped Rigify preset, and a bad value names the file and the field."""
+    from glot_blender.core.bone_maps import PresetError, load_preset, preset_from_dict
+
+    rigify = load_preset("rigify_fk")
+    assert rigify.rig_type == "rigify" and rigify.extra_bones == {"spine_fk": "pelvis"}
+    assert rigify.properties == {"IK_FK": 1.0, "neck_follow": 1.0, "head_follow": 1.0}
+    assert rigify.deform_bones["upper_arm_fk.L"] == "DEF-upper_arm.L"
+    base = {"schema": "glot-rig/1", "name": "x", "bones": {"pelvis": "hips", "spine1": "s1"}}
+    for extra, match in (({"extra_bones": {"b": "hip"}}, "not an SMPL joint"),
+                         ({"extra_bones": {"s1": "spine2"}}, "both mapped and an extra"),
+                         ({"deform_bones": {"hips": 3}}, "'deform_bones' must be"),
+                         ({"properties": {"IK_FK": "1"}}, "'properties' must be"),
+                         ({"properties": {"IK_FK": True}}, "'properties' must be"),
+                         ({"rig_type": 1}, "'rig_type' must be")):
+        with pytest.raises(PresetError, match=match):
+            preset_from_dict({**base, **extra}, key="bad")

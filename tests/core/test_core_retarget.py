@@ -244,3 +244,45 @@ def test_non_finite_motion_is_refused_naming_the_bone(smpl_motion):
     bad.deltas[3, JOINT_NAMES.index("left_knee")] = np.nan
     with pytest.raises(RetargetError, match="mixamorig:LeftLeg.*not finite"):
         retarget(bad, rig.skeleton, rig.bone_map)
+
+
+def _world_deltas(skel, result):
+    """(B, F, 3, 3) world rotation change of every bone under the keys of ``result``,
+    evaluated like Blender with the skeleton's parents and partly followed bones."""
+    from glot_blender.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+    from glot_blender.core.rotations import quaternion_to_matrix
+
+    rest = skel.rest_matrices[:, :3, :3]
+    eye = np.broadcast_to(np.eye(3), (result.quaternions.shape[0], 3, 3))
+    out = [None] * len(skel.names)
+    for b in skel.order():
+        p, q = int(skel.parents[b]), int(skel.partial[b])
+        frame = eye if p < 0 else out[p]
+        if q >= 0:
+            rel = np.swapaxes(frame, -1, -2) @ out[q]
+            frame = frame @ axis_angle_to_matrix(skel.partial_weight[b] * matrix_to_axis_angle(rel))
+        local = quaternion_to_matrix(result.quaternions[:, b].astype(np.float64))
+        out[b] = frame @ rest[b] @ local @ rest[b].T
+    return out
+
+
+def test_partly_followed_parent_frame(smpl_motion):
+    """A bone whose parent frame turns with its parent and half-way towards a second bone (a
+    constraint at influence 0.5, as measured on Rigify) gets the local rotation that still
+    turns it exactly as the plain rig's bone turns."""
+    source, _want = smpl_motion
+    rig = mixamo_like_rig(smpl_joints_blender(), seed=2)
+    skel = rig.skeleton
+    # followed: a bone of another branch, so the order must put it first (not the edit tree's)
+    other, neck = (skel.index(rig.bone_map[j]) for j in ("right_knee", "neck"))
+    partial = np.full(len(skel.names), -1)
+    weight = np.zeros(len(skel.names))
+    partial[neck], weight[neck] = other, 0.5
+    measured = TargetSkeleton(skel.names, skel.parents, skel.rest_matrices, skel.object_matrix,
+                              partial=partial, partial_weight=weight)
+    assert measured.order().index(other) < measured.order().index(neck)
+    plain, result = retarget(source, skel, rig.bone_map), retarget(source, measured, rig.bone_map)
+    want, got = _world_deltas(skel, plain), _world_deltas(measured, result)
+    assert not np.allclose(plain.quaternions[:, neck], result.quaternions[:, neck], atol=1e-3)
+    for b in np.nonzero(plain.animated)[0]:
+        assert np.allclose(got[b], want[b], atol=1e-4), skel.names[b]
