@@ -82,6 +82,17 @@ class GLOT_PG_scene(PropertyGroup):
     clip_path: StringProperty(
         name="Motion Clip", subtype="FILE_PATH", description="The loaded motion clip (.npz)"
     )
+    analysis_backend: StringProperty(
+        name="Backend Used", description="Pose backend that made the loaded motion clip"
+    )
+    analysis_detector: StringProperty(
+        name="Detector Used", description="Person detector used for the loaded motion clip"
+    )
+    analysis_notices: StringProperty(
+        name="Notices",
+        description="What the analysis said about how it ran (one notice per line), such as a "
+        "fallback to the lite backend because model files are missing",
+    )
     tracks: CollectionProperty(type=GLOT_PG_track)
     tracks_index: IntProperty(name="Active Person")
 
@@ -96,7 +107,11 @@ class GLOT_PG_scene(PropertyGroup):
     body_mesh: BoolProperty(
         name="Body Mesh",
         default=True,
-        description="Give new SMPL rigs the skinned SMPL body when the SMPL model file is in the models folder",
+        description="Give new SMPL rigs a visible body: the skinned SMPL mesh when the SMPL "
+        "model file is in the models folder, otherwise a stand-in of capsules sized to the person",
+    )
+    body_made: StringProperty(
+        name="Body Made", description="The body the last Apply gave its new SMPL rigs"
     )
     smoothing: FloatProperty(
         name="Smoothing",
@@ -117,14 +132,24 @@ class GLOT_PG_scene(PropertyGroup):
     root_placement: EnumProperty(
         name="Placement",
         items=(
-            ("origin", "At Origin", "The motion starts at the rig's rest position"),
+            (
+                "origin",
+                "At Origin",
+                (
+                    "The motion starts at the rig's rest position (Set Up Camera moves such "
+                    "rigs to As Filmed, where the camera sees them)"
+                ),
+            ),
             (
                 "camera",
                 "As Filmed",
-                "Where the person was seen from the video camera (use with Set Up Camera)",
+                (
+                    "Where the person was seen from the video camera, which Set Up Camera adds "
+                    "at the world origin: the camera view shows each rig over its person"
+                ),
             ),
         ),
-        default="origin",
+        default="camera",
     )
     frame_offset: IntProperty(
         name="Frame Offset",

@@ -5,6 +5,8 @@ Panels only draw properties and operator buttons: no logic here.
 
 from __future__ import annotations
 
+import textwrap
+
 import bpy
 from bpy.types import Panel, UIList
 
@@ -13,6 +15,27 @@ from .blender.verify import CHECK_PROP
 from .session import get_runtime
 
 CATEGORY = "Mocap"
+#: approximate width of one character of panel text in pixels at UI scale 1
+CHAR_PX = 7.0
+
+
+def _wrapped(context: bpy.types.Context, text: str) -> list[str]:
+    """``text`` in lines that fit the sidebar's width."""
+    width = context.region.width if context.region is not None else 300
+    scale = context.preferences.system.ui_scale if context.preferences else 1.0
+    return textwrap.wrap(text, max(20, int(width / (CHAR_PX * scale)) - 4)) or [""]
+
+
+def _draw_analysis_info(layout, context: bpy.types.Context, settings) -> None:
+    """Which backend and detector made the loaded clip, and the job's notices."""
+    box = layout.box()
+    made = f"Backend: {settings.analysis_backend}"
+    if settings.analysis_detector:
+        made += f"   Detector: {settings.analysis_detector}"
+    box.label(text=made, icon="SETTINGS")
+    for notice in filter(None, settings.analysis_notices.splitlines()):
+        for i, line in enumerate(_wrapped(context, notice)):
+            box.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
 
 
 def _job_running() -> bool:
@@ -100,6 +123,8 @@ class GLOT_PT_main(_MocapPanel, Panel):
             row.operator("glot.load_clip", text="", icon="FILEBROWSER")
         if status.last_message:
             layout.label(text=status.last_message, icon="INFO")
+        if settings.clip_path and settings.analysis_backend:
+            _draw_analysis_info(layout, context, settings)
 
 
 class GLOT_PT_people(_ClipPanel, Panel):
@@ -115,6 +140,8 @@ class GLOT_PT_people(_ClipPanel, Panel):
         layout.prop(settings, "target", expand=True)
         if settings.target == "NEW_SMPL":
             layout.prop(settings, "body_mesh")
+            if settings.body_made:
+                layout.label(text=f"Last body made: {settings.body_made}", icon="OUTLINER_OB_MESH")
         if settings.target == "ARMATURE":
             layout.prop(settings, "target_armature")
             row = layout.row(align=True)

@@ -1,5 +1,6 @@
 """The video camera in the scene: lens and render size of the analysed video, the video as
-its background (a movie clip)."""
+its background (a movie clip); with :func:`setup_camera_as_filmed`, the clip's rigs placed
+where that camera sees them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 import bpy
 
+from .apply_clip import ApplyRequest, place_as_filmed
 from .errors import AnimError
 
 CAMERA_NAME = "GLoT Camera"
@@ -73,3 +75,34 @@ def setup_camera(scene: bpy.types.Scene, request: CameraRequest) -> bpy.types.Ob
         bg.clip = movie
         bg.alpha = 1.0
     return cam_obj
+
+
+def _discard(cam_obj: bpy.types.Object, movies_before: set[str]) -> None:
+    """Remove a camera made by :func:`setup_camera` and a movie clip it loaded anew."""
+    data = cam_obj.data
+    bpy.data.objects.remove(cam_obj)
+    if data.users == 0:
+        bpy.data.cameras.remove(data)
+    for movie in [m for m in bpy.data.movieclips if m.name not in movies_before]:
+        if movie.users == 0:
+            bpy.data.movieclips.remove(movie)
+
+
+def setup_camera_as_filmed(
+    scene: bpy.types.Scene, request: CameraRequest, motion: ApplyRequest
+) -> tuple[bpy.types.Object, list[bpy.types.Object]]:
+    """:func:`setup_camera`, then the clip's rigs placed "At Origin" re-applied as filmed
+    (:func:`.apply_clip.place_as_filmed`), so the camera view shows every person over the
+    video. All or nothing: returns (camera, rigs moved)."""
+    movies_before = {m.name for m in bpy.data.movieclips}
+    render = scene.render
+    before = (scene.camera, render.resolution_x, render.resolution_y, render.resolution_percentage)
+    cam = setup_camera(scene, request)
+    try:
+        moved = place_as_filmed(scene, motion)
+    except Exception:
+        scene.camera = before[0]
+        render.resolution_x, render.resolution_y, render.resolution_percentage = before[1:]
+        _discard(cam, movies_before)
+        raise
+    return cam, moved

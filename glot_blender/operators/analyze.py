@@ -13,6 +13,7 @@ run: ``bpy.ops.glot.analyze()`` (EXEC) blocks until the job ends, ticking the sa
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import bpy
@@ -101,7 +102,29 @@ def load_clip_into_scene(
     settings.tracks_index = 0
     if smoothing is not None:
         settings.smoothing = smoothing
+    record_analysis(
+        settings, clip.backend, str(clip.analysis_options.get("detector", "")), notices=()
+    )
     return clip
+
+
+def record_analysis(
+    settings: bpy.types.PropertyGroup, backend: str, detector: str, notices: Sequence[str]
+) -> None:
+    """How the loaded clip was made, for the panel: backend, detector and the job's notices
+    (a loaded clip file carries no notices)."""
+    settings.analysis_backend = backend
+    settings.analysis_detector = detector
+    settings.analysis_notices = "\n".join(str(n) for n in notices)
+
+
+def found_message(clip: MotionClip, backend: str, detector: str) -> str:
+    """'Found 2 people in 40 frames (lite backend, hog detector)'."""
+    n = len(clip.tracks)
+    how = ", ".join(f"{name} {kind}" for name, kind in ((backend, "backend"), (detector, "detector"))
+                    if name)
+    return (f"Found {n} {'person' if n == 1 else 'people'} in {clip.frame_count} frames"
+            + (f" ({how})" if how else ""))
 
 
 def _running_job() -> AnalysisJob | None:
@@ -164,32 +187,47 @@ def poll_analysis(context: bpy.types.Context) -> JobOutcome | None:
         except TaskError as exc:
             outcome = JobOutcome(STATUS_ERROR, message=str(exc))
         else:
-            n = len(clip.tracks)
+            summary = outcome.summary
+            backend = str(summary.get("backend") or clip.backend)
+            detector = str(summary.get("detector") or "")
+            record_analysis(context.scene.glot, backend, detector, summary.get("notices") or ())
             outcome = JobOutcome(
                 STATUS_OK,
                 clip_path=outcome.clip_path,
-                summary=outcome.summary,
-                message=f"Found {n} {'person' if n == 1 else 'people'} in {clip.frame_count} frames",
+                summary=summary,
+                message=found_message(clip, backend, detector),
             )
     context.window_manager.glot_job.last_message = outcome.message
     return outcome
 
 
 def _report(op: bpy.types.Operator, outcome: JobOutcome) -> set[str]:
+    """The outcome in the status bar / Info log: the result, then each notice as a warning."""
     if outcome.status == STATUS_OK:
         op.report({"INFO"}, outcome.message)
+        for notice in outcome.summary.get("notices") or ():
+            op.report({"WARNING"}, str(notice))
         return {"FINISHED"}
     op.report({"WARNING"} if outcome.status == STATUS_CANCELLED else {"ERROR"}, outcome.message)
     return {"CANCELLED"}
 
 
 def _timer_driver() -> float | None:
-    """``bpy.app.timers`` driver for ``wait=False`` in an interactive session."""
+    """``bpy.app.timers`` driver for ``wait=False`` in an interactive session. A timer is no
+    operator, so the clip it loads gets its own undo step here (as the modal Analyze's)."""
     try:
         outcome = poll_analysis(bpy.context)
     except RuntimeError:
         return None
+    if outcome is not None and outcome.status == STATUS_OK:
+        push_undo_step(GLOT_OT_analyze.bl_label)
     return None if outcome is not None or _running_job() is None else TIMER_INTERVAL_S
+
+
+def push_undo_step(name: str) -> None:
+    """One undo step for what a non-operator path changed (where Blender allows one now)."""
+    if bpy.ops.ed.undo_push.poll():
+        bpy.ops.ed.undo_push(message=name)
 
 
 def stop_timers() -> None:

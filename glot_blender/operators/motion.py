@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
 import bpy
 
-from ..blender.apply_clip import ApplyRequest, apply_motion
-from ..blender.camera import CameraRequest, setup_camera
+from ..blender.apply_clip import ApplyRequest, apply_motion, reapply_motion
+from ..blender.body import BODY_SMPL, BODY_STAND_IN
+from ..blender.camera import CameraRequest, setup_camera_as_filmed
 from ..blender.verify import CHECK_PROP
 from ..core.motion_clip import MotionClip, MotionClipError, read_clip
 from ..preferences import get_prefs, models_search_dirs
@@ -59,12 +61,28 @@ def find_smpl_pickle(search_dirs: Sequence[Path]) -> str:
     return ""
 
 
-def apply_request(context: bpy.types.Context, search_dirs: Sequence[Path] = ()) -> ApplyRequest:
-    """The panel's people, target and options; search_dirs: model folders where an SMPL
-    file gives new rigs a body mesh."""
+def motion_request(context: bpy.types.Context) -> ApplyRequest:
+    """The loaded clip and the panel's motion settings (smoothing, foot lock, root motion,
+    placement, offset), without people or target: what Re-apply and Set Up Camera use."""
     settings = context.scene.glot
     if not settings.clip_path:
         raise TaskError("No motion clip loaded: press Analyze or Load Clip first")
+    return ApplyRequest(
+        clip_path=settings.clip_path,
+        track_ids=(),
+        smoothing=float(settings.smoothing),
+        foot_lock=bool(settings.foot_lock),
+        root_motion=bool(settings.root_motion),
+        root_placement=settings.root_placement,
+        frame_offset=int(settings.frame_offset),
+    )
+
+
+def apply_request(context: bpy.types.Context, search_dirs: Sequence[Path] = ()) -> ApplyRequest:
+    """The panel's people, target and options; search_dirs: model folders where an SMPL
+    file gives new rigs the SMPL body (else they get the stand-in body)."""
+    settings = context.scene.glot
+    base = motion_request(context)
     ids = tuple(t.track_id for t in settings.tracks if t.use)
     if not ids:
         raise TaskError("No person selected: tick at least one person in the list")
@@ -76,24 +94,29 @@ def apply_request(context: bpy.types.Context, search_dirs: Sequence[Path] = ()) 
             )
         if len(ids) > 1:
             raise TaskError("An existing armature takes one person: tick only one in the list")
-    return ApplyRequest(
-        clip_path=settings.clip_path,
+    return dataclasses.replace(
+        base,
         track_ids=ids,
         target=settings.target,
         armature=armature,
         bone_map=tuple((p.joint, p.bone) for p in settings.bone_map if p.bone),
-        smoothing=float(settings.smoothing),
-        foot_lock=bool(settings.foot_lock),
-        root_motion=bool(settings.root_motion),
-        root_placement=settings.root_placement,
-        frame_offset=int(settings.frame_offset),
         smpl_pickle=find_smpl_pickle(search_dirs) if settings.body_mesh else "",
+        body_mesh=bool(settings.body_mesh),
     )
 
 
 def applied_names(objs: Sequence[bpy.types.Object]) -> str:
     """The armatures' names, each with its achieved error when Apply measured it."""
     return ", ".join(f"{o.name} ({o[CHECK_PROP]})" if o.get(CHECK_PROP) else o.name for o in objs)
+
+
+def body_note(request: ApplyRequest) -> str:
+    """What body new SMPL rigs of ``request`` get, as the panel and the report say it."""
+    if request.target != "NEW_SMPL" or not request.body_mesh:
+        return ""
+    if request.smpl_pickle:
+        return f"{BODY_SMPL} from {Path(request.smpl_pickle).name}"
+    return f"{BODY_STAND_IN} body (no SMPL model file in the models folder)"
 
 
 def _clip_loaded(context: bpy.types.Context) -> bool:
@@ -118,8 +141,12 @@ class GLOT_OT_apply_motion(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         def apply() -> str:
             dirs = models_search_dirs(get_prefs(context).models_dir)
-            objs = apply_motion(context.scene, apply_request(context, dirs))
-            return f"Motion applied to {applied_names(objs)}"
+            request = apply_request(context, dirs)
+            objs = apply_motion(context.scene, request)
+            note = body_note(request)
+            if note:
+                context.scene.glot.body_made = note
+            return f"Motion applied to {applied_names(objs)}" + (f"; body: {note}" if note else "")
 
         return run_reported(self, apply)
 
@@ -137,15 +164,15 @@ class GLOT_OT_reapply_motion(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         def reapply() -> str:
-            request = apply_request(context, models_search_dirs(get_prefs(context).models_dir))
-            objs = apply_motion(context.scene, request, reuse_rigs=request.target == "NEW_SMPL")
+            request = motion_request(context)
+            objs = reapply_motion(context.scene, request)
             return f"Motion re-applied to {applied_names(objs)}"
 
         return run_reported(self, reapply)
 
 
 class GLOT_OT_setup_camera(bpy.types.Operator):
-    """Add a camera matching the video (aspect, focal length) with the video as its background"""
+    """Add a camera matching the video (aspect, focal length) with the video as its background; rigs placed At Origin move to where they were filmed"""
 
     bl_idname = "glot.setup_camera"
     bl_label = "Set Up Camera"
@@ -157,8 +184,17 @@ class GLOT_OT_setup_camera(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         def camera() -> str:
-            cam = setup_camera(context.scene, camera_request(context))
-            return f"Camera '{cam.name}' set up: {cam.data.lens:.1f} mm lens"
+            settings = context.scene.glot
+            cam, moved = setup_camera_as_filmed(
+                context.scene, camera_request(context), motion_request(context)
+            )
+            message = f"Camera '{cam.name}' set up: {cam.data.lens:.1f} mm lens"
+            if settings.root_placement == "origin":  # what Apply does next agrees with it
+                settings.root_placement = "camera"
+                message += "; Placement set to As Filmed"
+            if moved:
+                message += f"; {', '.join(o.name for o in moved)} placed as filmed to match it"
+            return message
 
         return run_reported(self, camera)
 

@@ -243,7 +243,7 @@ class GLOT_OT_open_log(bpy.types.Operator):
 
     bl_idname = "glot.open_log"
     bl_label = "Open Server Log"
-    bl_options = {"REGISTER"}
+    bl_options = {"REGISTER", "UNDO"}  # adds or refreshes a text datablock
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:

@@ -7,7 +7,6 @@ from pathlib import Path
 import bpy
 import numpy as np
 import pytest
-from assimp_fbx import read_fbx
 from anim_support import (
     box_body,
     evaluated_vertices,
@@ -16,6 +15,7 @@ from anim_support import (
     scene_snapshot,
     world_heads,
 )
+from assimp_fbx import read_fbx
 
 from glot_blender.blender.actions import action_fcurves
 from glot_blender.blender.apply import ApplyOptions, apply_track

@@ -15,10 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from assimp_fbx import read_fbx
+from photos import BUS_VIDEO_FRAMES, write_bus_video
 
 from glot_blender.blender.clip_to_fbx import MIN_MEAN_CONFIDENCE
 from glot_blender.core.motion_clip import read_clip
@@ -28,12 +28,7 @@ from glot_blender.core.smpl_skeleton import JOINT_NAMES
 pytest.importorskip("mediapipe")
 
 REPO = Path(__file__).resolve().parents[2]
-FRAMES = 30
-SIZE = (640, 616)
-#: the part of bus.jpg used (x0, y0, x1, y1): full bodies, people ~60% of the frame height
-PHOTO_REGION = (0, 300, 810, 1080)
-ZOOM_PER_FRAME = 0.002
-PAN_PX_PER_FRAME = 1.0
+FRAMES = BUS_VIDEO_FRAMES
 MIN_TRACK_LEN = 10
 MIN_CONFIDENCE = 0.5
 
@@ -50,19 +45,6 @@ for o in bpy.data.objects:
 """
 
 
-def _write_video(photo: Path, path: Path) -> None:
-    x0, y0, x1, y1 = PHOTO_REGION
-    region = cv2.imread(str(photo))[y0:y1, x0:x1]
-    h, w = region.shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, SIZE)
-    for i in range(FRAMES):
-        s = 1.0 + ZOOM_PER_FRAME * i
-        warp = np.array([[s, 0.0, -PAN_PX_PER_FRAME * i], [0.0, s, 0.0]])
-        frame = cv2.warpAffine(region, warp, (w, h), borderMode=cv2.BORDER_REPLICATE)
-        writer.write(cv2.resize(frame, SIZE, interpolation=cv2.INTER_AREA))
-    writer.release()
-
-
 def _env(home: Path) -> dict[str, str]:
     env = dict(os.environ, HOME=str(home), OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     for var in ("GLOT_MODELS_DIR", "XDG_DATA_HOME"):
@@ -77,7 +59,7 @@ def _env(home: Path) -> dict[str, str]:
 def analysed(bus_photo: Path, tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("lite-cli")
     video = folder / "bus.mp4"
-    _write_video(bus_photo, video)
+    write_bus_video(bus_photo, video)
     out = folder / "bus.npz"
     proc = subprocess.run(
         [sys.executable, "-m", "inference_server.cli", "analyze", str(video), "-o", str(out),
