@@ -1,4 +1,4 @@
-"""``glot-mocap``: the command line (analyze, models, synth-models, setup-env).
+"""``glot-mocap``: the command line (analyze, batch, models, synth-models, setup-env).
 
 A thin edge: it parses options into :class:`~inference_server.options.AnalyzeOptions`, calls
 one function, and turns errors into one line on stderr. Exit codes: 0 ok, 2 a known error
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from .batch.cli import add_batch_parser, cmd_batch
 from .cli_options import add_analysis_options, analyze_options
 from .errors import GlotError, InvalidRequestError
 
@@ -122,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     fbx.add_argument("--no-fbx", action="store_true", help="write the motion clip only")
     a.add_argument("--fbx-all-in-one", action="store_true",
                    help="every person in the one FBX file NAME.fbx, bones prefixed by person")
+
+    add_batch_parser(sub)
 
     m = sub.add_parser("models", help="list every model file, where it was looked for, what is missing")
     m.add_argument("--models", type=Path, default=None, help="folder holding the model files")
@@ -234,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return cmd_analyze(args, stderr, stdout)
+        if args.command == "batch":
+            return cmd_batch(args, stderr, stdout)
         if args.command == "models":
             return cmd_models(args, stdout)
         if args.command == "synth-models":
