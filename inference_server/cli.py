@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .batch.cli import add_batch_parser, cmd_batch
-from .cli_options import add_analysis_options, analyze_options
+from .cli_options import add_analysis_options, add_fbx_options, analyze_options
 from .errors import GlotError, InvalidRequestError
 
 EXIT_OK = 0
@@ -116,13 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("video", type=Path, help="the video file")
     a.add_argument("-o", "--output", type=Path, required=True, help="the motion clip to write (.npz)")
     add_analysis_options(a)
-    fbx = a.add_mutually_exclusive_group()
-    fbx.add_argument("--fbx", type=Path, default=None,
-                     help="FBX name (default: the clip's name with .fbx): one file per person, "
-                     "NAME_P<id>.fbx; needs Blender's bpy module in this Python")
-    fbx.add_argument("--no-fbx", action="store_true", help="write the motion clip only")
-    a.add_argument("--fbx-all-in-one", action="store_true",
-                   help="every person in the one FBX file NAME.fbx, bones prefixed by person")
+    add_fbx_options(a, name_flag=True)
 
     add_batch_parser(sub)
 

@@ -49,6 +49,18 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
+def add_fbx_options(parser: argparse.ArgumentParser, *, name_flag: bool) -> None:
+    """The FBX flags: ``--no-fbx``, ``--fbx-all-in-one`` and (one video only) ``--fbx NAME``."""
+    fbx = parser.add_mutually_exclusive_group()
+    if name_flag:
+        fbx.add_argument("--fbx", type=Path, default=None,
+                         help="FBX name (default: the clip's name with .fbx): one file per "
+                         "person, NAME_P<id>.fbx; needs Blender's bpy module in this Python")
+    fbx.add_argument("--no-fbx", action="store_true", help="write the motion clip only")
+    parser.add_argument("--fbx-all-in-one", action="store_true",
+                        help="every person in the one FBX file NAME.fbx, bones prefixed by person")
+
+
 def analyze_options(args: argparse.Namespace, video: Path | str,
                     output: Path | str) -> AnalyzeOptions:
     """The AnalyzeOptions of one video from arguments parsed with :func:`add_analysis_options`."""

@@ -8,7 +8,7 @@ import importlib.util
 from pathlib import Path
 from typing import TextIO
 
-from ..cli_options import add_analysis_options, analyze_options
+from ..cli_options import add_analysis_options, add_fbx_options, analyze_options
 from ..errors import BackendUnavailableError, InvalidRequestError
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 2, 130
@@ -34,8 +34,8 @@ def add_batch_parser(sub: argparse._SubParsersAction) -> None:
                    help="GPUs per worker, fractions allowed (default 1 where GPUs exist, else 0)")
     b.add_argument("--force", action="store_true",
                    help="analyse again videos whose clip is up to date")
-    b.add_argument("--no-fbx", action="store_true", help="write the motion clips only")
     add_analysis_options(b)
+    add_fbx_options(b, name_flag=False)
 
 
 class BatchProgressPrinter:
@@ -69,6 +69,8 @@ def cmd_batch(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int:
     from .report import format_table, write_report
     from .runner import BatchSettings, run_batch
 
+    if args.no_fbx and args.fbx_all_in_one:
+        raise InvalidRequestError("--fbx-all-in-one and --no-fbx contradict each other: drop one")
     items = collect_items(args.inputs, args.outdir)
     template = analyze_options(args, video="", output="batch.npz")
     _validate(template)
@@ -76,7 +78,7 @@ def cmd_batch(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int:
     settings = BatchSettings(address=args.address, workers=args.workers,
                              cpus_per_worker=args.cpus_per_worker,
                              gpus_per_worker=args.gpus_per_worker, force=args.force,
-                             write_fbx=not args.no_fbx)
+                             write_fbx=not args.no_fbx, fbx_all_in_one=args.fbx_all_in_one)
     printer = None if args.quiet else BatchProgressPrinter(stderr)
     try:
         summary = run_batch(items, template, settings, progress=printer)

@@ -33,7 +33,7 @@ class ItemResult:
     frames: int = 0
     people: int = 0
     backend: str = ""
-    fbx: str = ""
+    fbx: list[str] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     notices: list[str] = field(default_factory=list)
 

@@ -27,6 +27,7 @@ from ..errors import InvalidRequestError
 from ..pipeline import AnalyzeOptions
 from .inputs import BatchItem
 from .report import BatchSummary, ItemResult
+from .settings import BatchSettings
 from .worker import VideoWorker, WorkerStatus
 
 log = logging.getLogger(__name__)
@@ -35,25 +36,8 @@ log = logging.getLogger(__name__)
 POLL_S = 0.2
 #: after Ctrl-C, seconds the workers get to stop cleanly before they are killed
 CANCEL_GRACE_S = 20.0
-#: analyses started per video at most (more than one only when a worker died under it)
-MAX_ATTEMPTS = 3
 #: workers replaced at most this many times per planned worker
 MAX_REPLACEMENTS_PER_WORKER = 3
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    """How to run a batch. address: None = local Ray (or the one this process has running),
-    "auto" = the cluster started on this machine with ``ray start``, or HOST:PORT.
-    workers/gpus_per_worker None = as many as the cluster holds / 1 GPU each when it has GPUs."""
-
-    address: str | None = None
-    workers: int | None = None
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float | None = None
-    force: bool = False
-    write_fbx: bool = True
-    max_attempts: int = MAX_ATTEMPTS
 
 
 @dataclass(frozen=True)
@@ -229,8 +213,7 @@ class BatchRun:
         while self.idle and self.pending:
             actor, index = self.idle.popleft(), self.pending.popleft()
             self.attempts[index] += 1
-            ref = actor.analyze.remote(self.items[index], self.template, self.settings.force,
-                                       self.settings.write_fbx)
+            ref = actor.analyze.remote(self.items[index], self.template, self.settings)
             self.running[ref] = (actor, index)
 
     def _finish(self, ref) -> None:
@@ -258,12 +241,17 @@ class BatchRun:
         last = self.status.pop(actor, None)
         self._retire(actor)
         where = last.node if last is not None else "an unknown node"
-        log.warning("the worker analysing %s on %s died: %s", self.items[index].rel, where,
-                    _first_line(exc))
+        item = self.items[index]
+        log.warning("the worker analysing %s on %s died: %s", item.rel, where, _first_line(exc))
+        if self.interrupted:  # Ctrl-C reached the workers too (a terminal signals them all)
+            self.results[index] = ItemResult(
+                item.rel, item.source, item.output, "cancelled", node=where,
+                attempts=self.attempts[index],
+                reason="its worker was stopped; no motion clip was written")
+            return
         if self.attempts[index] < self.settings.max_attempts:
             self.pending.appendleft(index)
         else:
-            item = self.items[index]
             self.results[index] = ItemResult(
                 item.rel, item.source, item.output, "failed", node=where,
                 attempts=self.attempts[index],

@@ -10,9 +10,11 @@ sentence, so only a worker that dies (out of memory, killed) shows as a Ray erro
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 import logging
 import os
+import re
 import resource
 import socket
 import sys
@@ -28,6 +30,7 @@ from ..errors import GlotError, JobCancelled
 from ..pipeline import AnalyzeOptions, Engine, ProgressEvent
 from .inputs import BatchItem
 from .report import ItemResult
+from .settings import BatchSettings
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,17 @@ def node_name() -> str:
         return f"{host} ({ray.util.get_node_ip_address()}, node {context.get_node_id()[:8]})"
     except Exception:  # noqa: BLE001 - outside a Ray worker the host name is enough
         return host
+
+
+def fbx_is_current(clip: Path) -> bool:
+    """True when an FBX made from ``clip`` (``NAME.fbx`` or one per person, ``NAME_P<id>.fbx``
+    as glot_blender.blender.export.person_fbx_path names them) is not older than the clip."""
+    if not clip.is_file():
+        return False
+    made = clip.stat().st_mtime_ns
+    pattern = re.compile(re.escape(clip.stem) + r"(_P\d+)?\.fbx")
+    return any(pattern.fullmatch(p.name) and p.stat().st_mtime_ns >= made
+               for p in clip.parent.glob(f"{glob.escape(clip.stem)}*.fbx"))
 
 
 def peak_rss_mb() -> float:
@@ -102,9 +116,9 @@ class VideoWorker:
         self._cancel.set()
 
     # -- the work -------------------------------------------------------------------------
-    def analyze(self, item: BatchItem, options: AnalyzeOptions, force: bool,
-                write_fbx: bool) -> ItemResult:
-        """Analyses ``item`` (or skips it when its clip is up to date and ``force`` is off)."""
+    def analyze(self, item: BatchItem, options: AnalyzeOptions,
+                settings: BatchSettings) -> ItemResult:
+        """Analyses ``item`` (or skips it when its outputs are up to date, unless ``force``)."""
         self._cancel.clear()
         self._status = WorkerStatus(item.rel, 0.0, 0, self.node, os.getpid())
         started = time.monotonic()
@@ -112,7 +126,7 @@ class VideoWorker:
                             worker_pid=os.getpid())
         try:
             self._analyze(item, replace(options, video=item.source, output=item.output),
-                          force, write_fbx, result)
+                          settings, result)
         except JobCancelled:
             result.status, result.reason = "cancelled", "cancelled; no motion clip was written"
         except GlotError as exc:
@@ -128,19 +142,18 @@ class VideoWorker:
             self._status = WorkerStatus(None, 0.0, 0, self.node, os.getpid())
         return result
 
-    def _analyze(self, item: BatchItem, options: AnalyzeOptions, force: bool, write_fbx: bool,
+    def _analyze(self, item: BatchItem, options: AnalyzeOptions, settings: BatchSettings,
                  result: ItemResult) -> None:
-        source = Path(item.source)
+        source, clip = Path(item.source), Path(item.output)
         if not os.access(source, os.R_OK) or not source.is_file():
             what = "does not exist" if not source.exists() else "cannot be read"
             raise GlotError(
                 f"{source} {what} on worker node {self.node}: every worker must see the inputs "
                 "and OUTDIR at the same paths (shared storage, see docs/batch.md)"
             )
-        fbx_path = Path(item.output).with_suffix(".fbx")
-        want_fbx = write_fbx and importlib.util.find_spec("bpy") is not None
-        if not force and is_up_to_date(options):
-            if not want_fbx or fbx_path.is_file():
+        want_fbx = settings.write_fbx and importlib.util.find_spec("bpy") is not None
+        if not settings.force and is_up_to_date(options):
+            if not want_fbx or fbx_is_current(clip):
                 result.status, result.reason = "skipped", "up to date (same video and options)"
                 return
             result.reason = "clip up to date; FBX written"
@@ -150,11 +163,12 @@ class VideoWorker:
             result.frames, result.people = done.frame_count, len(done.tracks)
             result.backend, result.notices = done.backend, list(done.notices)
         if want_fbx:
-            from ..cli import write_fbx as clip_to_fbx
+            from ..cli import write_fbx
 
-            clip_to_fbx(Path(item.output), fbx_path)
-            result.fbx = str(fbx_path)
-        elif write_fbx:
+            lines = write_fbx(clip, clip.with_suffix(".fbx"), settings.fbx_all_in_one)
+            result.fbx = [line[len("FBX: "):] for line in lines.splitlines()
+                          if line.startswith("FBX: ")]
+        elif settings.write_fbx:
             result.notices.append("FBX not written: Blender's bpy module is not installed "
                                   f"in the worker's Python on {self.node}")
         result.status = "done"

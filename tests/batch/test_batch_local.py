@@ -190,7 +190,8 @@ def test_ctrl_c_mid_batch_stops_cleanly_and_shuts_ray_down(ray_address, syntheti
     assert started.is_set(), "".join(lines)
     tree |= _descendants(proc.pid)
     proc.send_signal(signal.SIGINT)
-    stdout = proc.communicate(timeout=120)[0]
+    proc.wait(timeout=120)
+    stdout = proc.stdout.read()
     reader.join(timeout=10)
     assert proc.returncode == 130, "".join(lines)
     assert "interrupted" in "".join(lines)
@@ -205,3 +206,22 @@ def test_ctrl_c_mid_batch_stops_cleanly_and_shuts_ray_down(ray_address, syntheti
     assert len(tree) >= 3  # Ray's own processes and the workers ran under the CLI
     time.sleep(2)
     assert not _alive(tree), "processes left behind after Ctrl-C"
+
+
+def test_fbx_per_person_as_analyze_writes_it_and_only_the_fbx_is_redone(
+        ray_address, shoot: Path, synthetic_models: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    items = collect_items([str(shoot / "a.mp4")], out)
+    settings = BatchSettings(workers=1)  # FBX on, as analyze's default
+    (first,) = run_batch(items, template(synthetic_models), settings).results
+    assert first.status == "done" and first.fbx == [str(out / "a_P1.fbx")], first
+    fbx = out / "a_P1.fbx"
+    assert fbx.stat().st_size > 1000 and fbx.read_bytes()[:18] == b"Kaydara FBX Binary"
+    (again,) = run_batch(items, template(synthetic_models), settings).results
+    assert again.status == "skipped"
+    clip_stamp = (out / "a.npz").stat().st_mtime_ns
+    fbx.unlink()  # as if the batch had stopped between the clip and the FBX
+    (redone,) = run_batch(items, template(synthetic_models), settings).results
+    assert redone.status == "done" and redone.reason == "clip up to date; FBX written"
+    assert fbx.is_file() and (out / "a.npz").stat().st_mtime_ns == clip_stamp
+    assert not leftovers(out)
