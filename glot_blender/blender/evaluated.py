@@ -9,10 +9,12 @@ is measured instead, with its action set aside and every pose bone at rest:
 
 1. the evaluated rest pose (``pose_bone.matrix`` of the evaluated object);
 2. one evaluation per driven bone turned by a test rotation: how every bone's world
-   rotation responds. A driven bone's parent frame then *follows* the deepest driven bone it
-   turns with exactly (rigid), and possibly a deeper one by a fraction ``w`` (a constraint at
-   partial influence: the response is the test rotation's ``w`` power, as Blender blends
-   rotations by slerp). :class:`glot_blender.core.skeleton.TargetSkeleton` carries both.
+   rotation responds. A driven bone's *frame* (its world rotation while its own key is the
+   identity: what its parent, or its own Child Of-like constraint, makes of it) then follows
+   the deepest driven bone it turns with exactly (rigid), and possibly a deeper one by a
+   fraction ``w`` (a constraint at partial influence: the response is the test rotation's
+   ``w`` power, as Blender blends rotations by slerp).
+   :class:`glot_blender.core.skeleton.TargetSkeleton` carries both.
 
 The pose, rotation modes and action are restored afterwards; nothing in the scene changes.
 """
@@ -141,18 +143,17 @@ class _Follow:
     note: str = ""
 
 
-def _follow(parent: int, own: int, driven: Sequence[int], resp: np.ndarray,
-            moves: np.ndarray, names: Sequence[str]) -> _Follow:
-    """How the parent frame of driven bone ``own`` (edit parent ``parent``) follows the other
-    driven bones. ``moves[a, b]``: turning driven a moves driven b."""
-    if parent < 0:
-        return _Follow()
+def _follow(own: int, driven: Sequence[int], resp: np.ndarray, moves: np.ndarray,
+            names: Sequence[str]) -> _Follow:
+    """How the frame of driven bone ``own`` (its world rotation while its own key is the
+    identity: its parent's, or what its own Child Of-like constraints make of it) follows the
+    other driven bones. ``moves[a, b]``: turning driven a moves driven b."""
     k_own = driven.index(own)
     rigid, partial, odd = [], [], []
     for k, m in enumerate(driven):
         if m == own or moves[k_own, k]:
             continue  # the bone itself, or one it moves (downstream)
-        x = resp[k, parent]
+        x = resp[k, own]
         if _angle(x) < MOVED:
             continue
         lw = matrix_to_axis_angle(resp[k, m])
@@ -205,7 +206,7 @@ def measure_skeleton(obj: Any, driven_names: Iterable[str],
     for k, b in enumerate(driven):
         if _angle(resp[k, b]) < MOVED:
             notes.append(f"keys on '{names[b]}' do not turn it (a constraint overrides it)")
-        f = _follow(int(edit_parent[b]), b, driven, resp, moves, names)
+        f = _follow(b, driven, resp, moves, names)
         parents[b], partial[b], weight[b] = f.base, f.partial, f.weight
         if f.note:
             notes.append(f.note)
