@@ -8,8 +8,8 @@ drains without blocking, so Blender's main thread (a timer) is the only one touc
 A server that dies is reported as :class:`ServerCrashed` with its exit code and the last
 lines of its log; :meth:`ServerClient.restart` starts a fresh one.
 
-:func:`find_server_pythons` lists Python executables that could run the server, each with
-the reason it is or is not usable. The protocol is described in ``docs/protocol.md``.
+Finding a Python that can run the server is :mod:`glot_blender.server_env`'s job; this module
+is the protocol client alone. The protocol is described in ``docs/protocol.md``.
 """
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ import itertools
 import json
 import os
 import queue
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,14 +36,11 @@ from .core.protocol import (
     METHOD_SHUTDOWN,
     NOTIFY_JOB_FINISHED,
 )
-from .server_env import CREATE_ENV_BUTTON, ENV_PYTHON_VAR, default_env_dir, venv_python
 
 START_TIMEOUT_S = 120.0  # first start imports torch and may load models: be generous
 REQUEST_TIMEOUT_S = 30.0
 SHUTDOWN_WAIT_S = 5.0  # each escalation step: shutdown request, terminate, kill
 LOG_TAIL_LINES = 40
-PROBE_TIMEOUT_S = 30.0
-MIN_PYTHON = (3, 10)
 
 
 class ServerError(Exception):
@@ -475,93 +469,3 @@ def _close_quietly(handle: Any) -> None:
             handle.close()
     except OSError:
         pass
-
-
-# ---------------------------------------------------------------------------- finding a Python
-
-_PROBE = r"""
-import importlib.metadata as md, importlib.util as iu, json, sys
-def version(name):
-    try:
-        return md.version(name)
-    except md.PackageNotFoundError:
-        return None
-print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3],
-                  "torch": version("torch") if iu.find_spec("torch") else None,
-                  "server": iu.find_spec("inference_server") is not None}))
-"""
-
-
-@dataclass(frozen=True)
-class PythonCandidate:
-    """A Python that might run the server: where it came from and whether it can."""
-
-    path: str
-    source: str  # "GLOT_SERVER_PYTHON" | "setup-env" | "PATH"
-    ok: bool
-    reason: str
-    python_version: str | None = None
-    torch_version: str | None = None
-
-
-def probe_python(path: str, source: str,
-                 server_root: str | os.PathLike[str] | None = None) -> PythonCandidate:
-    """Run ``path`` briefly to learn its Python and torch versions and whether it finds the
-    server package (with ``server_root`` on PYTHONPATH when given)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
-    if server_root:
-        env["PYTHONPATH"] = str(server_root)
-    try:
-        out = subprocess.run([path, "-c", _PROBE], check=False, capture_output=True, text=True, env=env,
-                             timeout=PROBE_TIMEOUT_S, creationflags=_NO_WINDOW)
-        info = json.loads(out.stdout.strip().splitlines()[-1])
-    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
-        return PythonCandidate(path, source, False, f"cannot run it ({type(exc).__name__})")
-    py, torch = info.get("python"), info.get("torch")
-    problems = []
-    if tuple(int(x) for x in py.split(".")[:2]) < MIN_PYTHON:
-        problems.append(f"Python {py} is too old (need {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+)")
-    if torch is None:
-        problems.append(f"torch is not installed (press {CREATE_ENV_BUTTON} in the add-on "
-                        "preferences, or run glot-mocap setup-env)")
-    if not info.get("server"):
-        problems.append("the inference_server package is not installed")
-    reason = "; ".join(problems) or f"Python {py} with torch {torch} and the server package"
-    return PythonCandidate(path, source, not problems, reason, py, torch)
-
-
-def find_server_pythons(server_root: str | os.PathLike[str] | None = None,
-                        env_dir: str | os.PathLike[str] | None = None) -> list[PythonCandidate]:
-    """Candidates, best first: $GLOT_SERVER_PYTHON, the setup-env venv (``env_dir`` or the
-    user data folder), then python3 / python3.11 / python on PATH. Each is probed."""
-    found: list[tuple[str, str]] = []
-    if os.environ.get(ENV_PYTHON_VAR):
-        found.append((os.environ[ENV_PYTHON_VAR], ENV_PYTHON_VAR))
-    venv_py = venv_python(Path(env_dir) if env_dir else default_env_dir())
-    if venv_py.exists():
-        found.append((str(venv_py), "setup-env"))
-    for name in ("python3", "python3.11", "python"):
-        path = shutil.which(name)
-        if path:
-            found.append((path, "PATH"))
-    seen: set[str] = set()
-    result = []
-    for path, source in found:
-        key = os.path.abspath(path)  # not realpath: a venv's python links to its base
-        if key in seen:
-            continue
-        seen.add(key)
-        result.append(probe_python(path, source, server_root))
-    return result
-
-
-def pick_server_python(server_root: str | os.PathLike[str] | None = None,
-                       env_dir: str | os.PathLike[str] | None = None) -> PythonCandidate | None:
-    """The first usable candidate of :func:`find_server_pythons`, or None."""
-    return next((c for c in find_server_pythons(server_root, env_dir) if c.ok), None)
-
-
-if __name__ == "__main__":  # python -m glot_blender.client: list candidate Pythons
-    for cand in find_server_pythons():
-        print(f"{'OK ' if cand.ok else '-- '} {cand.path} [{cand.source}]: {cand.reason}")
-    sys.exit(0)

@@ -3,18 +3,17 @@ checklist, device, default field of view and smoothing."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy.types import AddonPreferences
 
+from .core import locations
 from .server_env import CREATE_ENV_BUTTON
 from .session import get_runtime
 
 ADDON_ID = __package__
-ENV_MODELS_DIR = "GLOT_MODELS_DIR"
 
 #: Model files by backend when the server is not running, by their official names (the
 #: server's answer to ``initialize`` replaces this as soon as it runs). Kept equal to
@@ -22,20 +21,14 @@ ENV_MODELS_DIR = "GLOT_MODELS_DIR"
 #: Each entry: (accepted file names, what it is, required for analysis).
 MODEL_FILES: dict[str, tuple[tuple[tuple[str, ...], str, bool], ...]] = {
     "glot": (
-        (("table1_3dpw_weights.pth.tar",), "GLoT checkpoint", True),
-        (("spin_model_checkpoint.pth.tar",), "SPIN ResNet-50 feature extractor", True),
+        ((locations.GLOT_CHECKPOINTS[0],), "GLoT checkpoint", True),
+        ((locations.SPIN_CHECKPOINT,), "SPIN ResNet-50 feature extractor", True),
     ),
     "yolo": (
-        (("yolov3.cfg",), "YOLOv3 network description", True),
-        (("yolov3.weights",), "YOLOv3 COCO weights", True),
+        ((locations.YOLO_CFG,), "YOLOv3 network description", True),
+        ((locations.YOLO_WEIGHTS,), "YOLOv3 COCO weights", True),
     ),
-    "body": (
-        (
-            ("SMPL_NEUTRAL.pkl", "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"),
-            "SMPL body mesh (optional)",
-            False,
-        ),
-    ),
+    "body": ((locations.SMPL_PICKLES, "SMPL body mesh (optional)", False),),
 }
 
 # Fixed numbers: the choice is stored as a number, and the GPU items come and go with the
@@ -78,12 +71,10 @@ def _device_items(_self: AddonPreferences, _context: bpy.types.Context) -> list[
     return items
 
 
-def models_search_dirs(models_dir: str) -> list[Path]:
-    """Where the server looks for model files: the chosen folder, then GLOT_MODELS_DIR."""
-    dirs = [Path(bpy.path.abspath(models_dir))] if models_dir else []
-    if os.environ.get(ENV_MODELS_DIR):
-        dirs.append(Path(os.environ[ENV_MODELS_DIR]))
-    return dirs
+def models_search_dirs(models_dir: str) -> tuple[Path, ...]:
+    """Where the server looks for model files, in its order: the chosen folder (a Blender
+    path), GLOT_MODELS_DIR, the user data folder's models (core.locations)."""
+    return locations.models_search_dirs(bpy.path.abspath(models_dir) if models_dir else None)
 
 
 def file_checklist(models_dir: str) -> list[tuple[str, str, bool, bool]]:
@@ -92,7 +83,7 @@ def file_checklist(models_dir: str) -> list[tuple[str, str, bool, bool]]:
     rows = []
     for backend, files in MODEL_FILES.items():
         for names, _purpose, required in files:
-            present = any((d / n).is_file() for d in dirs for n in names)
+            present = locations.find_model_file(names, dirs) is not None
             rows.append((backend, names[0], present, required))
     return rows
 

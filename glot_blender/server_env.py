@@ -1,10 +1,17 @@
-"""Creating the inference server's own Python environment (standard library only).
+"""The inference server's own Python environment (standard library only): finding one,
+and creating one.
+
+:func:`find_server_pythons` / :func:`pick_server_python` list the Pythons that could run the
+server (``$GLOT_SERVER_PYTHON``, the environment made here, ``python3`` on PATH), each with
+the reason it is or is not usable.
 
 :func:`setup_env` makes a virtual environment from a base Python (3.10+), installs torch and
 the server package with its dependencies, streaming pip's output to a log callback and a log
 file, then verifies the result by starting the server with the new Python and running the
-``initialize`` handshake. The add-on calls it from a background thread (its button), the
-command line as ``glot-mocap setup-env DIR`` (:func:`main`).
+``initialize`` handshake. The add-on's *Create Environment* button runs it in a background
+thread; the command line ``glot-mocap-env [DIR]`` (:func:`main`, also
+``python -m glot_blender.server_env``) runs the same function. The server package is never
+asked to set itself up: it imports nothing of ``glot_blender`` but ``core``.
 
 Torch, CPU or CUDA (never chosen silently; the log says which and why):
 
@@ -31,8 +38,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-APP_FOLDER = "glot-mocap"
-ENV_FOLDER = "server-env"
+from .core.locations import ENV_COMMAND, default_env_dir
+
 ENV_PYTHON_VAR = "GLOT_SERVER_PYTHON"
 TORCH_VERSION = "2.13.0"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -45,6 +52,11 @@ LOG_NAME = "setup-env.log"
 CREATE_ENV_BUTTON = "Create Environment"
 VERIFY_TIMEOUT_S = 300.0  # the first torch import after an install can be slow
 NVIDIA_SMI_TIMEOUT_S = 10.0
+PROBE_TIMEOUT_S = 30.0
+PATH_PYTHON_NAMES = ("python3", "python3.11", "python")
+#: system Pythons to make the environment from, best first (Blender's own is never used)
+BASE_PYTHON_NAMES = ("python3.11", "python3.12", "python3.10", "python3", "python")
+_NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)
 
 LogFn = Callable[[str], None]
 
@@ -74,26 +86,6 @@ class SetupResult:
 # ---------------------------------------------------------------------------- locations
 
 
-def user_data_dir(platform: str | None = None) -> Path:
-    """The per-user data folder of the app (models/, server-env/ live in it)."""
-    platform = sys.platform if platform is None else platform
-    home = Path.home()
-    if platform.startswith("win"):
-        base = Path(os.environ["APPDATA"]) if os.environ.get("APPDATA") else (
-            home / "AppData" / "Roaming")
-    elif platform == "darwin":
-        base = home / "Library" / "Application Support"
-    else:
-        xdg = os.environ.get("XDG_DATA_HOME")
-        base = Path(xdg) if xdg else home / ".local" / "share"
-    return base / APP_FOLDER
-
-
-def default_env_dir() -> Path:
-    """Where the add-on's button creates the server environment by default."""
-    return user_data_dir() / ENV_FOLDER
-
-
 def venv_python(env_dir: Path) -> Path:
     """The interpreter of the virtual environment at ``env_dir``."""
     if sys.platform.startswith("win"):
@@ -101,25 +93,30 @@ def venv_python(env_dir: Path) -> Path:
     return Path(env_dir) / "bin" / "python"
 
 
-def default_source_dir() -> Path | None:
-    """The folder holding pyproject.toml and the server package next to this file, if any."""
-    root = Path(__file__).resolve().parents[1]
-    if (root / "pyproject.toml").is_file() and (root / "inference_server").is_dir():
-        return root
-    return None
+def server_source_dir() -> Path:
+    """The folder holding the ``inference_server`` package (and its pyproject.toml) that this
+    copy of the add-on ships or sits next to: ``<extension>/server`` in the installed
+    extension, the repository root in a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "server", here.parent):
+        if (candidate / "inference_server" / "__init__.py").is_file():
+            return candidate
+    return here / "server"
 
 
 def default_base_python() -> Path:
-    """The running Python, unless it is an application embedding Python (Blender): then
-    python3 (or python) on PATH."""
+    """The Python to make the environment from: the running one on the command line; inside
+    Blender (``bpy`` imported: Blender's bundled Python is never used) the first of
+    :data:`BASE_PYTHON_NAMES` on PATH. Raises SetupError when there is none."""
     exe = Path(sys.executable)
-    if exe.name.lower().startswith("python"):
+    if "bpy" not in sys.modules and exe.name.lower().startswith("python"):
         return exe
-    found = shutil.which("python3") or shutil.which("python")
-    if found is None:
-        raise SetupError(f"{exe} is not a Python executable and no python3 is on PATH: pass "
-                         "the base Python (3.10+) to use.")
-    return Path(found)
+    for name in BASE_PYTHON_NAMES:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    raise SetupError("No Python 3.10+ found on PATH: install Python 3.11 from python.org, then "
+                     "try again (or name the base Python to use)")
 
 
 # ---------------------------------------------------------------------------- torch choice
@@ -180,7 +177,7 @@ def _run(cmd: Sequence[str], log: LogFn, step: str, env: dict | None = None,
     try:
         proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, errors="replace", env=env,
-                                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+                                creationflags=_NO_WINDOW)
     except OSError as exc:
         raise SetupError(f"{step}: cannot run {cmd[0]} ({exc.strerror or exc}).") from exc
     assert proc.stdout is not None
@@ -250,6 +247,90 @@ def verify_env(python: Path, log: LogFn, models_dir: Path | None = None,
     return info
 
 
+# ---------------------------------------------------------------------------- finding a Python
+
+_PROBE = r"""
+import importlib.metadata as md, importlib.util as iu, json, sys
+def version(name):
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3],
+                  "torch": version("torch") if iu.find_spec("torch") else None,
+                  "server": iu.find_spec("inference_server") is not None}))
+"""
+
+
+@dataclass(frozen=True)
+class PythonCandidate:
+    """A Python that might run the server: where it came from and whether it can."""
+
+    path: str
+    source: str  # "GLOT_SERVER_PYTHON" | "setup-env" | "PATH"
+    ok: bool
+    reason: str
+    python_version: str | None = None
+    torch_version: str | None = None
+
+
+def probe_python(path: str, source: str,
+                 server_root: str | os.PathLike[str] | None = None) -> PythonCandidate:
+    """Run ``path`` briefly to learn its Python and torch versions and whether it finds the
+    server package (with ``server_root`` on PYTHONPATH when given)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
+    if server_root:
+        env["PYTHONPATH"] = str(server_root)
+    try:
+        out = subprocess.run([path, "-c", _PROBE], check=False, capture_output=True, text=True, env=env,
+                             timeout=PROBE_TIMEOUT_S, creationflags=_NO_WINDOW)
+        info = json.loads(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+        return PythonCandidate(path, source, False, f"cannot run it ({type(exc).__name__})")
+    py, torch = info.get("python"), info.get("torch")
+    problems = []
+    if tuple(int(x) for x in py.split(".")[:2]) < MIN_PYTHON:
+        problems.append(f"Python {py} is too old (need {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+)")
+    if torch is None:
+        problems.append(f"torch is not installed (press {CREATE_ENV_BUTTON} in the add-on "
+                        f"preferences, or run {ENV_COMMAND})")
+    if not info.get("server"):
+        problems.append("the inference_server package is not installed")
+    reason = "; ".join(problems) or f"Python {py} with torch {torch} and the server package"
+    return PythonCandidate(path, source, not problems, reason, py, torch)
+
+
+def find_server_pythons(server_root: str | os.PathLike[str] | None = None,
+                        env_dir: str | os.PathLike[str] | None = None) -> list[PythonCandidate]:
+    """Candidates, best first: $GLOT_SERVER_PYTHON, the setup-env venv (``env_dir`` or the
+    user data folder), then python3 / python3.11 / python on PATH. Each is probed."""
+    found: list[tuple[str, str]] = []
+    if os.environ.get(ENV_PYTHON_VAR):
+        found.append((os.environ[ENV_PYTHON_VAR], ENV_PYTHON_VAR))
+    venv_py = venv_python(Path(env_dir) if env_dir else default_env_dir())
+    if venv_py.exists():
+        found.append((str(venv_py), "setup-env"))
+    for name in PATH_PYTHON_NAMES:
+        path = shutil.which(name)
+        if path:
+            found.append((path, "PATH"))
+    seen: set[str] = set()
+    result = []
+    for path, source in found:
+        key = os.path.abspath(path)  # not realpath: a venv's python links to its base
+        if key in seen:
+            continue
+        seen.add(key)
+        result.append(probe_python(path, source, server_root))
+    return result
+
+
+def pick_server_python(server_root: str | os.PathLike[str] | None = None,
+                       env_dir: str | os.PathLike[str] | None = None) -> PythonCandidate | None:
+    """The first usable candidate of :func:`find_server_pythons`, or None."""
+    return next((c for c in find_server_pythons(server_root, env_dir) if c.ok), None)
+
+
 # ---------------------------------------------------------------------------- setup_env
 
 
@@ -264,7 +345,7 @@ def setup_env(target_dir: str | os.PathLike[str], base_python: str | os.PathLike
 
     base_python: a Python 3.10+ to make the venv from (default: the running one; inside
     Blender pass a system Python). source_dir: a folder with pyproject.toml and the
-    ``inference_server`` package (default: the one this file belongs to). extras: pip extras
+    ``inference_server`` package (default: :func:`server_source_dir`). extras: pip extras
     ("server", optionally "lite"). torch_variant: "auto" | "cpu" | "cuda" (module docstring).
     install_torch=False skips the torch step (already present, or provided through
     ``reuse_site_packages``, folders made importable through a .pth file). pip_args are
@@ -308,8 +389,8 @@ def _setup_steps(result: SetupResult, base_python: str | os.PathLike[str] | None
     bad = [e for e in extras if e not in KNOWN_EXTRAS]
     if bad:
         raise SetupError(f"Unknown extra(s) {', '.join(bad)}: use {', '.join(KNOWN_EXTRAS)}.")
-    source = Path(source_dir).resolve() if source_dir else default_source_dir()
-    if source is None or not (source / "pyproject.toml").is_file():
+    source = Path(source_dir).resolve() if source_dir else server_source_dir()
+    if not (source / "pyproject.toml").is_file():
         raise SetupError(f"No server source found at {source}: pass the folder holding "
                          "pyproject.toml and inference_server/.")
     base = Path(base_python) if base_python else default_base_python()
@@ -349,7 +430,7 @@ def _setup_steps(result: SetupResult, base_python: str | os.PathLike[str] | None
 # ---------------------------------------------------------------------------- command line
 
 
-def build_parser(prog: str = "glot-mocap setup-env") -> argparse.ArgumentParser:
+def build_parser(prog: str = ENV_COMMAND) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=(
         "Create the inference server's Python environment: a venv with torch and the server, "
         "verified by starting the server."))
@@ -357,7 +438,8 @@ def build_parser(prog: str = "glot-mocap setup-env") -> argparse.ArgumentParser:
                    help=f"where to create it (default: {default_env_dir()})")
     p.add_argument("--python", default=None, help="base Python 3.10+ (default: this one)")
     p.add_argument("--source", type=Path, default=None,
-                   help="folder with pyproject.toml and inference_server/ (default: this copy)")
+                   help="folder with pyproject.toml and inference_server/ (default: "
+                   f"{server_source_dir()})")
     p.add_argument("--lite", action="store_true", help="also install the lite (BlazePose) backend")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--cuda", dest="torch", action="store_const", const="cuda",
@@ -366,12 +448,21 @@ def build_parser(prog: str = "glot-mocap setup-env") -> argparse.ArgumentParser:
                        help="install CPU-only torch (smaller download)")
     p.set_defaults(torch="auto")
     p.add_argument("--models", type=Path, default=None, help="models folder for the check")
+    p.add_argument("--list-pythons", action="store_true",
+                   help="only list the Pythons that could run the server, and why (not) each")
     return p
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "glot-mocap setup-env") -> int:
-    """``glot-mocap setup-env [DIR] [--python PY] [--lite] [--cuda|--cpu]``; exit 0 if ready."""
+def main(argv: Sequence[str] | None = None, prog: str = ENV_COMMAND) -> int:
+    """``glot-mocap-env [DIR] [--python PY] [--lite] [--cuda|--cpu]``; exit 0 if ready.
+
+    The same :func:`setup_env` as the add-on's button, with the same defaults (the user data
+    folder's ``server-env``, the server source this copy ships)."""
     args = build_parser(prog).parse_args(argv)
+    if args.list_pythons:
+        for cand in find_server_pythons(server_source_dir(), args.folder):
+            print(f"{'OK ' if cand.ok else '-- '} {cand.path} [{cand.source}]: {cand.reason}")
+        return 0
     extras = ("server", "lite") if args.lite else ("server",)
     result = setup_env(args.folder or default_env_dir(), args.python, args.source, extras,
                        args.torch, log=print, models_dir=args.models)

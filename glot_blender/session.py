@@ -26,7 +26,7 @@ from .core.protocol import (
     STATUS_ERROR,
     STATUS_OK,
 )
-from .server_env import CREATE_ENV_BUTTON
+from .server_env import CREATE_ENV_BUTTON, server_source_dir
 
 if TYPE_CHECKING:
     from .server_env import SetupResult
@@ -39,18 +39,6 @@ REQUEST_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 20
 ENV_LOG_LINES = 200
-
-
-def server_source_dir() -> Path:
-    """The folder holding the ``inference_server`` package this add-on ships or sits next to.
-
-    Installed extension: ``<extension>/server``; repository checkout: the repository root.
-    """
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "server", here.parent):
-        if (candidate / "inference_server" / "__init__.py").is_file():
-            return candidate
-    return here / "server"
 
 
 @dataclass(frozen=True)

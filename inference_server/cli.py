@@ -1,4 +1,4 @@
-"""``glot-mocap``: the command line (analyze, batch, models, synth-models, setup-env).
+"""``glot-mocap``: the command line (analyze, batch, models, synth-models).
 
 A thin edge: it parses options into :class:`~inference_server.options.AnalyzeOptions`, calls
 one function, and turns errors into one line on stderr. Exit codes: 0 ok, 2 a known error
@@ -19,6 +19,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
+
+from glot_blender.core.locations import ENV_COMMAND
 
 from .batch.cli import add_batch_parser, cmd_batch
 from .cli_options import add_analysis_options, add_fbx_options, analyze_options
@@ -125,11 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth-models", help="write synthetic model files (random weights) for trying the tool")
     s.add_argument("folder", type=Path)
-
-    e = sub.add_parser("setup-env", add_help=False,
-                       help="create the inference server's Python environment "
-                       "(glot-mocap setup-env --help for its options)")
-    e.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
@@ -206,13 +203,6 @@ def cmd_synth_models(args: argparse.Namespace, stdout: TextIO) -> int:
     return EXIT_OK
 
 
-def cmd_setup_env(argv: Sequence[str]) -> int:
-    """Delegates to glot_blender.server_env.main (its own options, exit 0 when ready)."""
-    from glot_blender.server_env import main as setup_env_main
-
-    return setup_env_main(list(argv), prog="glot-mocap setup-env")
-
-
 def _log_unexpected(exc: BaseException) -> Path:
     path = Path(tempfile.gettempdir()) / ERROR_LOG_NAME
     path.write_text(
@@ -225,7 +215,10 @@ def _log_unexpected(exc: BaseException) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["setup-env"]:
-        return cmd_setup_env(argv[1:])
+        sys.stderr.write(f"glot-mocap: error: the server's environment is created by its own "
+                         f"command, {ENV_COMMAND} (or the add-on's Create Environment); run "
+                         f"{ENV_COMMAND} --help\n")
+        return EXIT_ERROR
     args = build_parser().parse_args(argv)
     stdout, stderr = sys.stdout, sys.stderr
     try:
@@ -235,9 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_batch(args, stderr, stdout)
         if args.command == "models":
             return cmd_models(args, stdout)
-        if args.command == "synth-models":
-            return cmd_synth_models(args, stdout)
-        return cmd_setup_env(args.rest)
+        return cmd_synth_models(args, stdout)
     except GlotError as exc:
         stderr.write(f"glot-mocap: error: {exc.message}\n")
         return EXIT_ERROR

@@ -3,23 +3,31 @@
 Nothing here downloads anything: the GLoT, SPIN, SMPL and YOLO files have their own licences
 and must be fetched by the user from their official sources. Files are found by their official
 names in, in this order: the ``--models`` folder (``models_dir``), the folder named by the
-environment variable ``GLOT_MODELS_DIR``, then the user data folder
+environment variable ``GLOT_MODELS_DIR``, then the user data folder's ``models``
 (Linux ``~/.local/share/glot-mocap/models`` or ``$XDG_DATA_HOME/glot-mocap/models``,
 macOS ``~/Library/Application Support/glot-mocap/models``, Windows ``%APPDATA%/glot-mocap/models``).
+The names and the folders are :mod:`glot_blender.core.locations`' (the add-on uses the same).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InvalidRequestError, ModelFileError
+from glot_blender.core.locations import (
+    GLOT_CHECKPOINTS,
+    MODELS_DIR_VAR,
+    SMPL_PICKLES,
+    SPIN_CHECKPOINT,
+    YOLO_CFG,
+    YOLO_WEIGHTS,
+    find_model_file,
+    models_search_dirs,
+)
 
-ENV_VAR = "GLOT_MODELS_DIR"
-APP_FOLDER = "glot-mocap"
+from .errors import InvalidRequestError, ModelFileError
 
 GLOT_SOURCE = (
     "the GLoT README's Google Drive folder "
@@ -31,14 +39,6 @@ SMPL_SOURCE = (
 )
 YOLO_SOURCE = "Darknet YOLOv3 https://pjreddie.com/darknet/yolo/ (yolov3.cfg and yolov3.weights)"
 
-#: the released GLoT checkpoints; the first is the demo's default
-GLOT_CHECKPOINTS: tuple[str, ...] = (
-    "table1_3dpw_weights.pth.tar",
-    "table1_h36m_mpii3d_weights.pth.tar",
-    "table2_3dpw_weights.pth.tar",
-)
-SPIN_CHECKPOINT = "spin_model_checkpoint.pth.tar"
-SMPL_PICKLES: tuple[str, ...] = ("SMPL_NEUTRAL.pkl", "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl")
 #: groups whose files are never needed for an analysis (the body mesh is only for Blender)
 OPTIONAL_GROUPS: tuple[str, ...] = ("body",)
 
@@ -86,20 +86,6 @@ class BackendReport:
         return [f.file.name for f in self.files if f.file.required and not f.present]
 
 
-def user_data_dir(env: Mapping[str, str] | None = None, platform: str | None = None) -> Path:
-    """The per-user models folder for this operating system."""
-    env = os.environ if env is None else env
-    platform = sys.platform if platform is None else platform
-    home = Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
-    if platform.startswith("win"):
-        base = Path(env["APPDATA"]) if env.get("APPDATA") else home / "AppData" / "Roaming"
-    elif platform == "darwin":
-        base = home / "Library" / "Application Support"
-    else:
-        base = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else home / ".local" / "share"
-    return base / APP_FOLDER / "models"
-
-
 def backend_files(glot_checkpoint: str = GLOT_CHECKPOINTS[0]) -> dict[str, tuple[ModelFile, ...]]:
     """The model files of each backend ("glot", "yolo" detector, optional "body" mesh, "lite")."""
     return {
@@ -108,8 +94,8 @@ def backend_files(glot_checkpoint: str = GLOT_CHECKPOINTS[0]) -> dict[str, tuple
             ModelFile((SPIN_CHECKPOINT,), "SPIN ResNet-50 feature extractor", GLOT_SOURCE),
         ),
         "yolo": (
-            ModelFile(("yolov3.cfg",), "YOLOv3 network description", YOLO_SOURCE),
-            ModelFile(("yolov3.weights",), "YOLOv3 COCO weights", YOLO_SOURCE),
+            ModelFile((YOLO_CFG,), "YOLOv3 network description", YOLO_SOURCE),
+            ModelFile((YOLO_WEIGHTS,), "YOLOv3 COCO weights", YOLO_SOURCE),
         ),
         "body": (ModelFile(SMPL_PICKLES, "SMPL neutral body mesh for Blender", SMPL_SOURCE),),
         # BlazePose ships inside the mediapipe package: no file to place
@@ -132,14 +118,7 @@ class ModelRegistry:
                 f"unknown GLoT checkpoint '{glot_checkpoint}': choose one of "
                 + ", ".join(GLOT_CHECKPOINTS)
             )
-        env = os.environ if env is None else env
-        dirs: list[Path] = []
-        if models_dir:
-            dirs.append(Path(models_dir).expanduser())
-        if env.get(ENV_VAR):
-            dirs.append(Path(env[ENV_VAR]).expanduser())
-        dirs.append(user_data_dir(env))
-        self.search_dirs: tuple[Path, ...] = tuple(dict.fromkeys(dirs))
+        self.search_dirs: tuple[Path, ...] = models_search_dirs(models_dir, env)
         self.glot_checkpoint = glot_checkpoint
         self.files = backend_files(glot_checkpoint)
 
@@ -150,18 +129,10 @@ class ModelRegistry:
 
     def find(self, name: str) -> Path | None:
         """The first existing file called ``name`` in the search folders, else None."""
-        for folder in self.search_dirs:
-            candidate = folder / name
-            if candidate.is_file():
-                return candidate
-        return None
+        return find_model_file((name,), self.search_dirs)
 
     def _locate(self, spec: ModelFile) -> Path | None:
-        for name in spec.names:
-            path = self.find(name)
-            if path is not None:
-                return path
-        return None
+        return find_model_file(spec.names, self.search_dirs)
 
     def _spec(self, backend: str) -> tuple[ModelFile, ...]:
         if backend not in self.files:
@@ -199,7 +170,7 @@ class ModelRegistry:
         where = ", ".join(str(d) for d in self.search_dirs)
         return (
             f"the '{backend}' backend is missing {len(missing)} model file(s): {items}. "
-            f"Put them in {self.primary_dir} (or pass --models DIR / set {ENV_VAR}); "
+            f"Put them in {self.primary_dir} (or pass --models DIR / set {MODELS_DIR_VAR}); "
             f"looked in: {where}."
         )
 

@@ -12,14 +12,12 @@ from ..blender.apply_clip import ApplyRequest, apply_motion, reapply_motion
 from ..blender.body import BODY_SMPL, BODY_STAND_IN
 from ..blender.camera import CameraRequest, setup_camera_as_filmed
 from ..blender.verify import CHECK_PROP
+from ..core.locations import SMPL_PICKLES, find_model_file
 from ..core.motion_clip import MotionClip, MotionClipError, read_clip
 from ..preferences import get_prefs, models_search_dirs
 from ..session import no_analysis_running
 from .analyze import video_path_of
 from .reporting import TaskError, run_reported
-
-#: official SMPL model file names, as in inference_server/registry.py
-SMPL_PICKLE_NAMES = ("SMPL_NEUTRAL.pkl", "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl")
 
 
 def loaded_clip(scene: bpy.types.Scene) -> MotionClip:
@@ -52,13 +50,9 @@ def camera_request(context: bpy.types.Context) -> CameraRequest:
     )
 
 
-def find_smpl_pickle(search_dirs: Sequence[Path]) -> str:
+def _body_model(search_dirs: Sequence[Path]) -> str:
     """The SMPL model file (official names) in the models folders, '' when there is none."""
-    for folder in search_dirs:
-        for name in SMPL_PICKLE_NAMES:
-            if (folder / name).is_file():
-                return str(folder / name)
-    return ""
+    return str(find_model_file(SMPL_PICKLES, search_dirs) or "")
 
 
 def motion_request(context: bpy.types.Context) -> ApplyRequest:
@@ -100,7 +94,7 @@ def apply_request(context: bpy.types.Context, search_dirs: Sequence[Path] = ()) 
         target=settings.target,
         armature=armature,
         bone_map=tuple((p.joint, p.bone) for p in settings.bone_map if p.bone),
-        smpl_pickle=find_smpl_pickle(search_dirs) if settings.body_mesh else "",
+        smpl_pickle=_body_model(search_dirs) if settings.body_mesh else "",
         body_mesh=bool(settings.body_mesh),
     )
 

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
 import bpy
 
-from ..client import RequestTimeout, ServerCrashed, ServerError, find_server_pythons
+from ..client import RequestTimeout, ServerCrashed, ServerError
+from ..core.locations import default_env_dir
 from ..preferences import ADDON_ID, get_prefs
-from ..server_env import CREATE_ENV_BUTTON
+from ..server_env import (
+    CREATE_ENV_BUTTON,
+    SetupError,
+    default_base_python,
+    find_server_pythons,
+    pick_server_python,
+    server_source_dir,
+    setup_env,
+)
 from ..session import (
     EnvSetupTask,
     ServerConfig,
     crash_message,
     get_runtime,
     no_analysis_running,
-    server_source_dir,
 )
 from .reporting import TaskError
 
 ENV_TIMER_INTERVAL_S = 0.5
 ENV_LOG_SHOWN = 12
-BASE_PYTHON_NAMES = ("python3.11", "python3.12", "python3.10", "python3", "python")
 LOGS_FOLDER = "logs"
 LOG_FILE = "server.log"
 
@@ -47,8 +53,6 @@ def server_config(prefs: bpy.types.AddonPreferences, addon_id: str) -> ServerCon
     """Server settings from the preferences; finds a usable Python when none is set."""
     python = bpy.path.abspath(prefs.server_python) if prefs.server_python else ""
     if not python:
-        from ..client import pick_server_python
-
         found = pick_server_python(server_source_dir(), bpy.path.abspath(prefs.env_dir) or None)
         if found is None:
             raise TaskError(
@@ -148,15 +152,6 @@ class GLOT_OT_detect_python(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def base_python_for_env() -> str | None:
-    """A system Python 3.10+ to create the venv from (Blender's own Python is not used)."""
-    for name in BASE_PYTHON_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 def sync_env_setup(context: bpy.types.Context) -> bool:
     """Copy the set-up thread's progress and log into the UI; True while it runs. When it
     succeeded, the new environment's Python becomes the server Python."""
@@ -206,29 +201,20 @@ class GLOT_OT_create_env(bpy.types.Operator):
         return get_runtime().env_setup is None
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from ..server_env import default_env_dir, setup_env
-
         prefs = get_prefs(context)
-        base = base_python_for_env()
-        if base is None:
-            self.report(
-                {"ERROR"},
-                "No Python 3.10+ found on PATH: install Python 3.11 from python.org, then try again",
-            )
+        try:
+            base = default_base_python()
+        except SetupError as exc:
+            self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         env_dir = bpy.path.abspath(prefs.env_dir) if prefs.env_dir else str(default_env_dir())
         models = bpy.path.abspath(prefs.models_dir) if prefs.models_dir else None
-        source = server_source_dir()
         task = EnvSetupTask(env_dir=env_dir)
         get_runtime().env_setup = task
+        # the same call, with the same defaults, as the glot-mocap-env command line
         task.start(
             lambda log, cancel: setup_env(
-                env_dir,
-                base_python=base,
-                source_dir=source,
-                log=log,
-                models_dir=models,
-                should_cancel=cancel,
+                env_dir, base_python=base, log=log, models_dir=models, should_cancel=cancel
             )
         )
         bpy.app.timers.register(_env_timer, first_interval=ENV_TIMER_INTERVAL_S)

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from glot_blender.core.locations import SPIN_CHECKPOINT
+
 from ..crop import normalize_crops
-from ..registry import SPIN_CHECKPOINT, ModelRegistry
+from ..registry import ModelRegistry
 from .base import CancelCheck, PoseBackend, TrackInput, TrackPose
 
 #: crops per feature-extractor call (the demo uses 256; 64 keeps CPU memory modest)

@@ -8,7 +8,14 @@ import math
 import bpy
 import numpy as np
 import pytest
-from anim_support import MIXAMO_PREFIX, build_mixamo_rig, make_clip, make_track, mixamo_map, scene_snapshot
+from anim_support import (
+    MIXAMO_PREFIX,
+    build_mixamo_rig,
+    make_clip,
+    make_track,
+    mixamo_map,
+    scene_snapshot,
+)
 
 from glot_blender.blender.actions import action_fcurves
 from glot_blender.blender.apply import ApplyOptions, apply_track

@@ -3,6 +3,7 @@ its root and the server inside; a broken manifest is refused."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -94,3 +95,70 @@ def test_build_function_matches_command(tmp_path: Path) -> None:
     result = build_extension(tmp_path)
     assert result.zip_path.is_file() and result.zip_path.parent == tmp_path.resolve()
     assert zipfile.ZipFile(result.zip_path).testzip() is None
+
+
+def _extract(built: Path, folder: Path) -> Path:
+    """The zip unpacked the way Blender installs it: ``<extensions>/glot_mocap/``."""
+    ext = folder / "glot_mocap"
+    with zipfile.ZipFile(built) as zf:
+        zf.extractall(ext)
+    return ext
+
+
+def test_environment_setup_from_the_zip_layout(built: Path, tmp_path: Path) -> None:
+    """The installed extension's own server_env (what Create Environment runs) works with only
+    the zip's files: its command line answers, and its default server source is the bundled
+    ``server/`` folder; the bundled server's CLI points to it in one sentence."""
+    ext = _extract(built, tmp_path)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "import glot_mocap.server_env as se\n"
+        "print('SOURCE', se.server_source_dir())\n"
+        "sys.exit(se.main(['--help']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120, check=False, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "glot-mocap-env" in proc.stdout and "--cuda" in proc.stdout
+    assert f"SOURCE {ext / 'server'}" in proc.stdout
+    assert (ext / "server" / "pyproject.toml").is_file()
+
+    env = {"PYTHONPATH": str(ext / "server"), "PATH": "/usr/bin:/bin"}
+    cli = subprocess.run([sys.executable, "-m", "inference_server.cli", "setup-env", "--help"],
+                         capture_output=True, text=True, timeout=120, check=False, env=env,
+                         cwd=tmp_path)
+    assert cli.returncode == 2 and "Traceback" not in cli.stderr, cli.stderr
+    assert "glot-mocap-env" in cli.stderr and len(cli.stderr.strip().splitlines()) == 1
+
+
+def test_bundled_server_reaches_into_core_only(built: Path, tmp_path: Path) -> None:
+    """Every module of the bundled server imports from the zip's ``server/`` folder, and the
+    only add-on modules it loads are ``glot_blender`` and ``glot_blender.core.*`` from there."""
+    ext = _extract(built, tmp_path)
+    server = ext / "server"
+    modules = sorted(
+        ".".join(p.relative_to(server).with_suffix("").parts).removesuffix(".__init__")
+        for p in (server / "inference_server").rglob("*.py")
+        if p.name != "__main__.py"
+    )
+    code = (
+        "import importlib, json, sys\n"
+        "for m in json.loads(sys.argv[1]):\n"
+        "    try:\n"
+        "        importlib.import_module(m)\n"
+        "    except ModuleNotFoundError as exc:  # an optional third-party package is fine\n"
+        "        if (exc.name or '').split('.')[0] in ('glot_blender', 'inference_server'):\n"
+        "            raise\n"
+        "print(json.dumps({n: getattr(m, '__file__', None) for n, m in sys.modules.items()\n"
+        "                  if n == 'glot_blender' or n.startswith('glot_blender.')}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(modules)],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={"PYTHONPATH": str(server), "PATH": "/usr/bin:/bin",
+                               "OMP_NUM_THREADS": "1"}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "glot_blender.core.motion_clip" in loaded
+    for name, file in loaded.items():
+        assert name == "glot_blender" or name.startswith("glot_blender.core"), name
+        assert Path(file).resolve().is_relative_to(server.resolve()), (name, file)

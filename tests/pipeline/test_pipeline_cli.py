@@ -76,7 +76,14 @@ def test_synth_models_then_models_reports_glot_ready(tmp_path: Path) -> None:
     assert str(folder / "SMPL_NEUTRAL.pkl") in listed.stdout
 
 
-def test_setup_env_is_delegated_to_the_server_env_command(tmp_path: Path) -> None:
+def test_setup_env_is_its_own_command(tmp_path: Path) -> None:
+    """The server never sets itself up (it imports nothing of glot_blender but core): its
+    CLI names the environment command in one sentence; that command is server_env's."""
     proc = _cli("setup-env", "--help", home=tmp_path)
-    assert proc.returncode == 0 and "glot-mocap setup-env" in proc.stdout
-    assert "--lite" in proc.stdout
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "glot-mocap-env" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    env = dict(os.environ, HOME=str(tmp_path), PYTHONPATH=str(REPO))
+    own = subprocess.run([sys.executable, "-m", "glot_blender.server_env", "--help"], check=False,
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert own.returncode == 0 and "usage: python -m glot_blender.server_env" in own.stdout
+    assert "--lite" in own.stdout and "--cuda" in own.stdout

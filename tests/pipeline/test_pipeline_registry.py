@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from glot_blender.core.locations import MODELS_DIR_VAR, user_models_dir
 from inference_server.errors import InvalidRequestError, ModelFileError
-from inference_server.registry import ENV_VAR, ModelRegistry, format_report, user_data_dir
+from inference_server.registry import ModelRegistry, format_report
 
 
 def _touch(folder: Path, *names: str) -> None:
@@ -21,12 +22,12 @@ def test_search_order_models_dir_then_env_then_user_folder(tmp_path: Path) -> No
     _touch(first, "yolov3.cfg")
     _touch(second, "yolov3.cfg", "yolov3.weights")
     _touch(home / ".local/share/glot-mocap/models", "spin_model_checkpoint.pth.tar")
-    env = {ENV_VAR: str(second), "HOME": str(home)}
+    env = {MODELS_DIR_VAR: str(second), "HOME": str(home)}
     reg = ModelRegistry(first, env=env)
     assert reg.search_dirs[0] == first and reg.search_dirs[1] == second
     assert reg.find("yolov3.cfg") == first / "yolov3.cfg"
     assert reg.find("yolov3.weights") == second / "yolov3.weights"
-    assert reg.find("spin_model_checkpoint.pth.tar").parent == user_data_dir(env, "linux")
+    assert reg.find("spin_model_checkpoint.pth.tar").parent == user_models_dir(env, "linux")
     assert reg.find("nothing.bin") is None
     assert reg.require("yolo") == {
         "yolov3.cfg": first / "yolov3.cfg",
@@ -36,9 +37,9 @@ def test_search_order_models_dir_then_env_then_user_folder(tmp_path: Path) -> No
 
 def test_user_data_folder_per_platform(tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path), "APPDATA": str(tmp_path / "Roaming")}
-    assert user_data_dir(env, "win32") == tmp_path / "Roaming/glot-mocap/models"
-    assert user_data_dir(env, "darwin") == tmp_path / "Library/Application Support/glot-mocap/models"
-    assert user_data_dir(env, "linux") == tmp_path / ".local/share/glot-mocap/models"
+    assert user_models_dir(env, "win32") == tmp_path / "Roaming/glot-mocap/models"
+    assert user_models_dir(env, "darwin") == tmp_path / "Library/Application Support/glot-mocap/models"
+    assert user_models_dir(env, "linux") == tmp_path / ".local/share/glot-mocap/models"
 
 
 def test_missing_files_are_named_in_one_message(tmp_path: Path) -> None:

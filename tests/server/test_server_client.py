@@ -20,9 +20,8 @@ from glot_blender.client import (
     RequestTimeout,
     ServerClient,
     ServerCrashed,
-    find_server_pythons,
-    probe_python,
 )
+from glot_blender.server_env import find_server_pythons, probe_python
 
 FAKE_MAIN = textwrap.dedent('''
     import json, os, signal, sys, time

@@ -55,6 +55,9 @@ def test_setup_env_creates_installs_and_verifies(tmp_path: Path) -> None:
                             "import inference_server; print(inference_server.__file__)"],
                            capture_output=True, text=True, check=True, cwd=tmp_path)
     assert Path(where.stdout.strip()).resolve().is_relative_to(target.resolve())
+    env_cmd = subprocess.run([str(result.python.parent / "glot-mocap-env"), "--help"],
+                             capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert env_cmd.returncode == 0 and "usage: glot-mocap-env" in env_cmd.stdout
 
 
 def test_setup_env_reports_a_failed_step(tmp_path: Path) -> None:
