@@ -17,8 +17,8 @@ from glot_blender import client as client_errors
 from glot_blender.client import ServerClient, ServerCrashed
 from glot_blender.core.motion_clip import read_clip
 from inference_server.errors import NoPersonError, ServerBusyError
+from inference_server.pipeline import STAGES
 
-STAGES = {"decode", "detect", "track", "crop", "features", "pose", "write"}
 JOB_TIMEOUT_S = 300.0  # a short video on a shared 2-core CPU, models loaded on first use
 CANCEL_LIMIT_S = 2.0
 VIDEO_SIZE = (400, 300)
@@ -85,7 +85,7 @@ def test_analyze_end_to_end(client: ServerClient, videos: dict, tmp_path: Path) 
 
     progress = [n["params"] for n in notes if n["method"] == "progress"]
     assert progress and all(p["job"] == job for p in progress)
-    assert {p["stage"] for p in progress} <= STAGES
+    assert {p["stage"] for p in progress} <= set(STAGES)
     for stage in {p["stage"] for p in progress}:
         done = [p["done"] for p in progress if p["stage"] == stage]
         assert done == sorted(done), stage
