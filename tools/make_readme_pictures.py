@@ -4,7 +4,8 @@ Steps: a short video from a real photograph (``bus.jpg``, two people standing, f
 ``ultralytics`` wheel on PyPI, AGPL-3.0), the real analysis (``Engine.analyze`` with the
 ``lite`` MediaPipe BlazePose backend and OpenCV's HOG detector), then, in Blender (bpy, in a
 subprocess of this script): one SMPL rig per person (``create_smpl_armature`` +
-``apply_track`` with root placement "camera"), simple capsules skinned to the bones, a
+``apply_track`` with root placement "camera"), the add-on's stand-in capsule body
+(``blender/body.py``, what a rig gets without the SMPL file), a
 camera matching the video, one frame rendered with Cycles on the CPU; finally the video
 frame and the render side by side (OpenCV).
 
@@ -37,8 +38,6 @@ PAN_PX_PER_FRAME = 1.0
 MIN_TRACK_LEN = 10
 SHOWN_FRAME = 15  # 0-based video frame rendered
 RENDER_SAMPLES = 32
-BONE_RADIUS = 0.03
-JOINT_RADIUS = 0.04
 #: only people the pose model saw well are drawn (mean per-frame confidence)
 MIN_CONFIDENCE = 0.5
 JPEG_QUALITY = 85
@@ -95,82 +94,31 @@ import bpy
 import numpy as np
 from mathutils import Euler
 from glot_blender.core.motion_clip import read_clip
-from glot_blender.core.smpl_skeleton import DEFAULT_REST_JOINTS, JOINT_NAMES, PARENTS
-from glot_blender.blender.armature import (create_smpl_armature, create_skinned_mesh,
-                                           smpl_bone_layout_blender)
+from glot_blender.core.smpl_skeleton import DEFAULT_REST_JOINTS
+from glot_blender.blender.armature import create_smpl_armature
 from glot_blender.blender.apply import ApplyOptions, apply_track
+from glot_blender.blender.body import create_stand_in_body
 
 args = sys.argv[sys.argv.index("--") + 1:]
-clip_path, out_png, frame, samples, r_bone, r_joint, min_conf = args
-frame, samples, r_bone, r_joint = int(frame), int(samples), float(r_bone), float(r_joint)
+clip_path, out_png, frame, samples, min_conf = args
+frame, samples = int(frame), int(samples)
 bpy.ops.wm.read_factory_settings(use_empty=True)
 scene = bpy.context.scene
 clip = read_clip(clip_path)
 
-def sphere(center, radius, n=10):
-    v, f = [], []
-    for i in range(n + 1):
-        th = np.pi * i / n
-        for k in range(2 * n):
-            ph = np.pi * k / n
-            v.append(center + radius * np.array([np.sin(th) * np.cos(ph),
-                                                 np.sin(th) * np.sin(ph), np.cos(th)]))
-    for i in range(n):
-        for k in range(2 * n):
-            a, b = i * 2 * n + k, i * 2 * n + (k + 1) % (2 * n)
-            f += [(a, b, b + 2 * n), (a, b + 2 * n, a + 2 * n)]
-    return np.array(v), np.array(f)
-
-def tube(p0, p1, radius, n=12):
-    axis = p1 - p0
-    length = np.linalg.norm(axis)
-    d = axis / max(length, 1e-9)
-    u = np.cross(d, [0.0, 0.0, 1.0] if abs(d[2]) < 0.9 else [1.0, 0.0, 0.0])
-    u /= np.linalg.norm(u)
-    w = np.cross(d, u)
-    ring = [radius * (np.cos(a) * u + np.sin(a) * w) for a in 2 * np.pi * np.arange(n) / n]
-    v = [p0 + r for r in ring] + [p1 + r for r in ring]
-    f = []
-    for k in range(n):
-        a, b = k, (k + 1) % n
-        f += [(a, b, b + n), (a, b + n, a + n)]
-    return np.array(v), np.array(f)
-
-def body(joints, tails):
-    """Capsules (tube + sphere) per SMPL bone, rigidly weighted: verts, faces, weights."""
-    vs, fs, ws, count = [], [], [], 0
-    for j in range(len(JOINT_NAMES)):
-        parts = [sphere(joints[j], r_joint)]
-        children = [c for c in range(len(PARENTS)) if PARENTS[c] == j]
-        for c in children:
-            parts.append(tube(joints[j], joints[c], r_bone))
-        if not children:
-            parts.append(tube(joints[j], tails[j], r_bone))
-            parts.append(sphere(tails[j], r_bone * 1.6 if JOINT_NAMES[j] == "head" else r_bone))
-        for v, f in parts:
-            vs.append(v); fs.append(f + count)
-            wt = np.zeros((len(v), len(JOINT_NAMES))); wt[:, j] = 1.0
-            ws.append(wt); count += len(v)
-    return np.concatenate(vs), np.concatenate(fs), np.concatenate(ws)
-
 colours = [(0.95, 0.45, 0.1, 1.0), (0.1, 0.55, 0.95, 1.0), (0.3, 0.85, 0.3, 1.0)]
-joints, tails = smpl_bone_layout_blender(DEFAULT_REST_JOINTS)
-verts, faces, weights = body(joints, tails)
 seen = [t.track_id for t in clip.tracks if float(t.confidence.mean()) >= float(min_conf)]
 for n, tid in enumerate(seen):
     arm = create_smpl_armature(DEFAULT_REST_JOINTS, name=f"P{tid}",
                                collection=scene.collection)
     apply_track(arm, clip, tid, ApplyOptions(root_placement="camera"), scene=scene)
-    mesh = create_skinned_mesh(arm, verts, faces, weights, list(JOINT_NAMES), f"P{tid} body")
-    mat = bpy.data.materials.new(f"P{tid}")
+    mesh = create_stand_in_body(arm, f"P{tid} body")  # the add-on's body without SMPL file
+    mat = mesh.data.materials[0]
     mat.diffuse_color = colours[n % len(colours)]
     mat.use_nodes = True
     bsdf = mat.node_tree.nodes.get("Principled BSDF")
     bsdf.inputs["Base Color"].default_value = colours[n % len(colours)]
     bsdf.inputs["Roughness"].default_value = 0.5
-    mesh.data.materials.append(mat)
-    for poly in mesh.data.polygons:
-        poly.use_smooth = True
 
 cam_data = bpy.data.cameras.new("Video camera")
 cam_data.sensor_fit = "HORIZONTAL"
@@ -234,8 +182,8 @@ def render(clip_path: Path, png: Path, blender_frame: int, work: Path) -> None:
     script.write_text(BLENDER_SCRIPT)
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="2")
     subprocess.run([sys.executable, str(script), "--", str(clip_path), str(png),
-                    str(blender_frame), str(RENDER_SAMPLES), str(BONE_RADIUS),
-                    str(JOINT_RADIUS), str(MIN_CONFIDENCE)], check=True, env=env, cwd=REPO)
+                    str(blender_frame), str(RENDER_SAMPLES), str(MIN_CONFIDENCE)],
+                   check=True, env=env, cwd=REPO)
 
 
 def compose(frame: np.ndarray, render_png: Path, out: Path) -> None:

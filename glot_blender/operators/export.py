@@ -1,11 +1,14 @@
-"""Export the active armature's motion as FBX (Unity / Unreal / Mixamo-style presets) or BVH."""
+"""Export the active armature's motion as FBX (Unity / Unreal / Mixamo-style presets) or BVH.
+
+FBX of several selected armatures: one file per person (``NAME_P<id>.fbx``) by default, or
+one file with every armature's bones prefixed by its person (All in One File)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
 from ..blender import export
@@ -14,12 +17,15 @@ from .reporting import TaskError, run_reported
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """Export ``armature`` (with its action) to ``path`` as ``kind`` ("fbx" | "bvh")."""
+    """Export ``armatures`` (with their actions; the active one first) to ``path`` as
+    ``kind`` ("fbx" | "bvh": the first armature only); several FBX armatures go one file
+    per person unless ``all_in_one``."""
 
-    armature: str
+    armatures: tuple[str, ...]
     path: str
     kind: str
     preset: str = ""
+    all_in_one: bool = False
 
 
 def export_preset_items() -> tuple[tuple[str, str, str], ...]:
@@ -27,33 +33,48 @@ def export_preset_items() -> tuple[tuple[str, str, str], ...]:
     return tuple((name, name.title(), desc) for name, desc in export.preset_descriptions().items())
 
 
+def _has_motion(obj: bpy.types.Object) -> bool:
+    anim = obj.animation_data
+    return anim is not None and anim.action is not None
+
+
 def export_request(
-    context: bpy.types.Context, filepath: str, kind: str, preset: str
+    context: bpy.types.Context, filepath: str, kind: str, preset: str, all_in_one: bool = False
 ) -> ExportRequest:
-    """The active armature, which must carry motion, and the chosen file."""
+    """The active armature, which must carry motion, then (FBX) the other selected armatures
+    with motion, and the chosen file."""
     obj = context.active_object
     if obj is None or obj.type != "ARMATURE":
         raise TaskError("Select the armature to export (it must be the active object)")
     if not filepath:
         raise TaskError("No file chosen: pick where to save the export")
-    anim = obj.animation_data
-    if anim is None or anim.action is None:
+    if not _has_motion(obj):
         raise TaskError(f"Armature '{obj.name}' has no motion: press Apply Motion first")
+    others = [o.name for o in context.selected_objects
+              if o is not obj and o.type == "ARMATURE" and _has_motion(o)] if kind == "fbx" else []
     return ExportRequest(
-        armature=obj.name, path=bpy.path.abspath(filepath), kind=kind, preset=preset
+        armatures=(obj.name, *sorted(others)), path=bpy.path.abspath(filepath), kind=kind,
+        preset=preset, all_in_one=all_in_one,
     )
 
 
 def export_motion(request: ExportRequest) -> str:
-    """Write the file (blender.export); the path written."""
-    obj = bpy.data.objects.get(request.armature)
-    if obj is None:
-        raise TaskError(f"Armature '{request.armature}' no longer exists")
-    if request.kind == "fbx":
-        path = export.export_fbx(obj, request.path, request.preset)
-    else:
-        path = export.export_bvh(obj, request.path)
-    return str(path or request.path)
+    """Write the file(s) (blender.export); says what was written."""
+    objs = []
+    for name in request.armatures:
+        obj = bpy.data.objects.get(name)
+        if obj is None:
+            raise TaskError(f"Armature '{name}' no longer exists")
+        objs.append(obj)
+    if request.kind == "bvh":
+        return f"Exported {export.export_bvh(objs[0], request.path)}"
+    if request.all_in_one:
+        path = export.export_fbx_armatures(objs, request.path, request.preset, unique_bones=True)
+        return f"Exported {len(objs)} armatures to {path}"
+    paths = export.export_fbx_per_armature(objs, request.path, request.preset)
+    if len(paths) == 1:
+        return f"Exported {paths[0]}"
+    return f"Exported one FBX per person: {', '.join(p.name for p in paths)} in {paths[0].parent}"
 
 
 def _armature_selected(context: bpy.types.Context) -> bool:
@@ -65,7 +86,7 @@ PRESET_ITEMS = export_preset_items()
 
 
 class GLOT_OT_export_fbx(bpy.types.Operator, ExportHelper):
-    """Export the active armature and its motion as FBX with a game-engine preset"""
+    """Export the active armature (and the other selected ones) with their motion as FBX with a game-engine preset: one file per person"""
 
     bl_idname = "glot.export_fbx"
     bl_label = "Export FBX"
@@ -74,6 +95,12 @@ class GLOT_OT_export_fbx(bpy.types.Operator, ExportHelper):
     filename_ext = ".fbx"
     filter_glob: StringProperty(default="*.fbx", options={"HIDDEN"})
     preset: EnumProperty(name="Preset", items=PRESET_ITEMS, default=PRESET_ITEMS[0][0])
+    all_in_one: BoolProperty(
+        name="All in One File",
+        description="Several armatures: write them into this one file, every bone prefixed by "
+        "its person (P3_pelvis) so that other readers keep them apart, instead of one file "
+        "per person (NAME_P3.fbx)",
+    )
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -85,7 +112,9 @@ class GLOT_OT_export_fbx(bpy.types.Operator, ExportHelper):
     def execute(self, context: bpy.types.Context) -> set[str]:
         return run_reported(
             self,
-            lambda: f"Exported {export_motion(export_request(context, self.filepath, 'fbx', self.preset))}",
+            lambda: export_motion(
+                export_request(context, self.filepath, "fbx", self.preset, self.all_in_one)
+            ),
         )
 
 
@@ -105,7 +134,7 @@ class GLOT_OT_export_bvh(bpy.types.Operator, ExportHelper):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         return run_reported(
-            self, lambda: f"Exported {export_motion(export_request(context, self.filepath, 'bvh', ''))}"
+            self, lambda: export_motion(export_request(context, self.filepath, "bvh", ""))
         )
 
 

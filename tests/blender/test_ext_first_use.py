@@ -22,6 +22,7 @@ from types import ModuleType
 import bpy
 import numpy as np
 import pytest
+from assimp_fbx import read_fbx
 from bpy_extras.object_utils import world_to_camera_view
 from ext_support import fcurves_of, installed_extension, mixamo_armature, prefs, use_server
 from photos import bus_photo_path, write_bus_video
@@ -287,25 +288,47 @@ def undo_state() -> dict:
         "range": (scene.frame_start, scene.frame_end),
         "camera": scene.camera.name if scene.camera else None,
         "placement": scene.glot.root_placement,
+        "clip": scene.glot.clip_path,
+        "people": [(t.track_id, t.use) for t in scene.glot.tracks],
         "rig_actions": sorted((o.name, o.animation_data.action.name) for o in bpy.data.objects
                               if o.animation_data and o.animation_data.action),
     }
 
 
-@pytest.mark.parametrize("operator", ["apply_motion", "setup_camera", "reapply_motion"])
-def test_one_operator_call_is_one_undo_step(ext, loaded, operator):
+#: operators that change the .blend (one undo step each) and those that do not
+SCENE_CHANGING = {"analyze", "load_clip", "detect_bone_map", "apply_motion", "reapply_motion",
+                  "setup_camera", "open_log"}
+NOT_SCENE_CHANGING = {"cancel_analysis", "export_fbx", "export_bvh", "restart_server",
+                      "stop_server", "detect_python", "create_env"}
+
+
+def test_operators_that_change_the_scene_are_undo_steps(ext):
+    registered = {name.removeprefix("GLOT_OT_"): getattr(bpy.types, name)
+                  for name in dir(bpy.types) if name.startswith("GLOT_OT_")}
+    assert set(registered) == SCENE_CHANGING | NOT_SCENE_CHANGING
+    for name, cls in registered.items():
+        assert ("UNDO" in cls.bl_options) == (name in SCENE_CHANGING), name
+
+
+@pytest.mark.parametrize("operator", ["load_clip", "apply_motion", "setup_camera", "reapply_motion"])
+def test_one_operator_call_is_one_undo_step(ext, loaded, first_analysis, operator):
     """Blender pushes one undo step after an operator with UNDO (not headless: done here by
-    hand around the call); undoing it must give back exactly the state before the call,
-    so everything the operator made was made inside that one call."""
+    hand around the call, as ``wm_operator_finished`` does); undoing it must give back
+    exactly the state before the call, so everything the operator made was made inside that
+    one call, and redo must give back the state after it."""
     settings = bpy.context.scene.glot
     settings.root_placement = "origin"
-    if operator != "apply_motion":
+    kwargs = {}
+    if operator == "load_clip":
+        for item in settings.tracks:
+            item.use = False
+        kwargs = {"filepath": str(first_analysis["clip"])}
+    elif operator != "apply_motion":
         assert bpy.ops.glot.apply_motion() == {"FINISHED"}
         settings.smoothing = 0.9
     bpy.ops.ed.undo_push(message="before")
     before = undo_state()
-    assert getattr(bpy.ops.glot, operator)() == {"FINISHED"}
-    assert "UNDO" in getattr(bpy.types, f"GLOT_OT_{operator}").bl_options
+    assert getattr(bpy.ops.glot, operator)(**kwargs) == {"FINISHED"}
     bpy.ops.ed.undo_push(message=operator)
     after = undo_state()
     assert after != before
@@ -328,3 +351,29 @@ def test_set_up_camera_that_fails_leaves_the_scene_as_it_was(ext, loaded):
         bpy.ops.glot.setup_camera()
     assert (undo_state(), sorted(m.name for m in bpy.data.movieclips)) == before
     assert (render.resolution_x, render.resolution_y) == size
+
+
+def test_export_of_several_rigs_gives_one_fbx_per_person(ext, loaded, tmp_path):
+    """Export FBX with every rig selected: NAME_P<id>.fbx each, which assimp (an independent
+    reader) reads as 24 animated bones with a key on every frame; All in One File keeps the
+    people apart by prefixing their bones."""
+    assert bpy.ops.glot.apply_motion() == {"FINISHED"}
+    rigs = sorted((o for o in bpy.data.objects if o.type == "ARMATURE"), key=lambda o: o.name)
+    for obj in bpy.data.objects:
+        obj.select_set(obj in rigs)
+    bpy.context.view_layer.objects.active = rigs[0]
+    before = undo_state()
+    assert bpy.ops.glot.export_fbx(filepath=str(tmp_path / "crowd.fbx")) == {"FINISHED"}
+    assert undo_state() == before
+    for track in loaded.tracks:
+        channels = read_fbx(tmp_path / f"crowd_P{track.track_id}.fbx").animations[0]
+        bones = [c for c in channels if c.node in JOINT_NAMES]
+        assert len(bones) == len(JOINT_NAMES), [c.node for c in channels]
+        assert {c.rotation_keys for c in bones} == {track.num_frames}
+    assert not (tmp_path / "crowd.fbx").exists()
+    one = tmp_path / "everyone.fbx"
+    assert bpy.ops.glot.export_fbx(filepath=str(one), all_in_one=True) == {"FINISHED"}
+    names = {c.node for c in read_fbx(one).animations[0]}
+    want = {f"P{t.track_id}_{j}" for t in loaded.tracks for j in JOINT_NAMES}
+    assert want <= names and not names & set(JOINT_NAMES)
+    assert [b.name for b in rigs[0].data.bones if b.name.startswith("P")] == []  # names back

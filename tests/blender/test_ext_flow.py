@@ -473,3 +473,16 @@ def test_device_choice_survives_the_gpu_list_changing(ext):
         assert prefs().device == "cpu"
     finally:
         session.info = saved
+
+
+def test_frame_range_is_the_union_of_people_seen_over_different_frames(ext, made_clip):
+    """Person 1 covers video frames 0-29 and person 4 frames 5-34: the scene spans both
+    (frames 1-35), not the last person's 6-35; Re-apply keeps it so."""
+    bpy.ops.glot.load_clip(filepath=str(made_clip))
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 100, 120
+    assert bpy.ops.glot.apply_motion() == {"FINISHED"}
+    assert (scene.frame_start, scene.frame_end) == (1, 35)
+    bpy.context.scene.glot.frame_offset = 10
+    assert bpy.ops.glot.reapply_motion() == {"FINISHED"}
+    assert (scene.frame_start, scene.frame_end) == (11, 45)
