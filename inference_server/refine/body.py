@@ -72,6 +72,20 @@ def _levels() -> list[tuple[list[int], list[int]]]:
 
 
 _LEVELS = _levels()
+
+
+def _ancestor_matrix() -> torch.Tensor:
+    """(24,24) A[j, k] = 1 where bone k (joint k and its parent) lies on joint j's chain."""
+    a = torch.zeros(len(PARENTS), len(PARENTS), dtype=DTYPE)
+    for j in range(1, len(PARENTS)):
+        k = j
+        while k > 0:
+            a[j, k] = 1.0
+            k = PARENTS[k]
+    return a
+
+
+_ANCESTORS = _ancestor_matrix()
 #: joint order after concatenating the levels -> SMPL order
 _ORDER = np.argsort(np.concatenate([joints for joints, _ in _LEVELS]))
 
@@ -139,7 +153,10 @@ class Skeleton(torch.nn.Module):
         super().__init__()
         self.basis = basis
         if basis is None:
-            self.register_buffer("rest0", torch.as_tensor(np.asarray(rest_joints, np.float64)))
+            rest0 = torch.as_tensor(np.asarray(rest_joints, np.float64))
+            self.register_buffer("rest0", rest0)
+            parents = torch.as_tensor([max(p, 0) for p in PARENTS])
+            self.register_buffer("bones0", rest0 - rest0[parents])  # root row: zero
             self.log_scale = torch.nn.Parameter(torch.zeros(len(PARENTS), dtype=DTYPE))
         else:
             self.register_buffer("j0", torch.as_tensor(basis.j0, dtype=DTYPE))
@@ -152,12 +169,9 @@ class Skeleton(torch.nn.Module):
         """(24,3) rest joints."""
         if self.basis is not None:
             return self.j0 + self.dirs @ self.betas
-        scale = torch.exp(self.log_scale)
-        rest = [self.rest0[0]]
-        for j in range(1, len(PARENTS)):
-            p = PARENTS[j]
-            rest.append(rest[p] + scale[j] * (self.rest0[j] - self.rest0[p]))
-        return torch.stack(rest)
+        # each joint = root + the scaled bones of its chain: one matmul with the ancestor matrix
+        bones = torch.exp(self.log_scale)[:, None] * self.bones0
+        return self.rest0[0] + _ANCESTORS @ bones
 
     def prior(self) -> torch.Tensor:
         """Squared distance from the backend's skeleton (bone log-scales or betas)."""

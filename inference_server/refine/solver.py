@@ -74,10 +74,10 @@ class RefineWeights:
     translation_prior: float = 0.002
     #: metres of root translation that cost one unit of the translation prior
     translation_scale: float = 0.1
-    acceleration: float = 0.03
+    acceleration: float = 0.06
     #: m/s^2 and rad/s^2 that cost one unit of the temporal terms
     acceleration_scale: float = 10.0
-    rotation_acceleration: float = 0.01
+    rotation_acceleration: float = 0.06
     rotation_acceleration_scale: float = 30.0
     hinge: float = 1.0
     foot: float = 0.05
@@ -95,8 +95,10 @@ class RefineOptions:
     iterations: int = 60
     step: int = 20
     tolerance: float = 1e-9
-    #: seconds of the Gaussian that smooths the prior into the starting point
-    init_smooth_s: float = 0.05
+    #: seconds (sigma) of the zero-phase Gaussian that smooths the backend's rotations and
+    #: translation into the starting point and the prior's target: their frame-to-frame
+    #: jitter is noise, their slower motion is kept (the 2D term restores fast motion)
+    prior_smooth_s: float = 0.1
     weights: RefineWeights = field(default_factory=RefineWeights)
     contacts: ContactRule = field(default_factory=ContactRule)
 
@@ -175,12 +177,14 @@ class _Problem:
     def __init__(self, ev: TrackEvidence, camera: Camera, fps: float, options: RefineOptions):
         n = ev.num_frames
         poses = np.concatenate([ev.global_orient, ev.body_pose], 1).reshape(n, 24, 3)
-        self.local0 = torch.as_tensor(axis_angle_to_matrix(poses.astype(np.float64)), dtype=DTYPE)
-        self.transl0 = torch.as_tensor(np.asarray(ev.transl, np.float64))
-        # start from the prior smoothed in time (zero-phase: no lag), much nearer the optimum
-        sigma = options.init_smooth_s * fps
-        self.rot6d = torch.nn.Parameter(_smoothed(matrix_to_rot6d(self.local0), sigma))
-        self.transl = torch.nn.Parameter(_smoothed(self.transl0, sigma))
+        local = torch.as_tensor(axis_angle_to_matrix(poses.astype(np.float64)), dtype=DTYPE)
+        sigma = options.prior_smooth_s * fps
+        smooth6d = _smoothed(matrix_to_rot6d(local), sigma)
+        self.local0 = rot6d_to_matrix(smooth6d)
+        self.transl0 = _smoothed(torch.as_tensor(np.asarray(ev.transl, np.float64)), sigma)
+        # the backend's own motion first, to measure its 2D error; then the smoothed start
+        self.rot6d = torch.nn.Parameter(matrix_to_rot6d(local).clone())
+        self.transl = torch.nn.Parameter(torch.tensor(np.asarray(ev.transl, np.float64)))  # a copy
         mean_betas = np.asarray(ev.betas, np.float64).mean(0)
         self.skeleton = Skeleton(ev.rest_joints, ev.shape_basis, mean_betas)
         self.camera, self.fps, self.w = camera, float(fps), options.weights
@@ -203,6 +207,10 @@ class _Problem:
         self.contact_rule = options.contacts
         self.contacts = np.zeros((n, 2), bool)
         self.contact_pairs = torch.zeros((max(n - 1, 0), 2), dtype=DTYPE)
+        self.error_before_px = self.error_px()
+        with torch.no_grad():
+            self.rot6d.copy_(smooth6d)
+            self.transl.copy_(self.transl0)
 
     @torch.no_grad()
     def find_contacts(self) -> None:
@@ -216,9 +224,10 @@ class _Problem:
     def local(self) -> torch.Tensor:
         return rot6d_to_matrix(self.rot6d)
 
-    def posed(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def posed(self, local: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Camera-space joints (N,24,3) and world rotations."""
-        joints, world = forward_kinematics(self.skeleton.rest(), self.local())
+        joints, world = forward_kinematics(self.skeleton.rest(),
+                                           self.local() if local is None else local)
         return joints + self.transl[:, None, :], world
 
     def pixels(self, joints: torch.Tensor, world: torch.Tensor) -> torch.Tensor:
@@ -228,7 +237,7 @@ class _Problem:
     def energy(self) -> torch.Tensor:
         w = self.w
         local = self.local()
-        joints, world = self.posed()
+        joints, world = self.posed(local)
         total = w.rotation_prior * rotation_prior(local, self.local0, self.prior_weight)
         total = total + w.translation_prior * (
             ((self.transl - self.transl0) / w.translation_scale) ** 2).sum(-1).mean()
@@ -308,7 +317,7 @@ def refine_track(ev: TrackEvidence, camera: Camera, fps: float,
     """Optimise one whole track; see the module docstring. Raises JobCancelled when asked to."""
     started = time.perf_counter()
     problem = _Problem(ev, camera, fps, options)
-    before = problem.error_px()
+    before = problem.error_before_px
     try:
         align = [problem.transl] if problem.keypoints is not None else []
         done = 0

@@ -92,7 +92,10 @@ def test_a_diverging_track_keeps_its_unrefined_motion():
     given = corrupt(truth, "lite", seed=2)
     given.keypoints[:, :, :2] = 1e300  # absurd keypoints: the energy overflows
     ev = evidence(given, "lite")
+    kept = {name: getattr(ev, name).copy() for name in ("global_orient", "body_pose", "transl")}
     result = refine_track(ev, Camera(truth.focal_px, truth.width, truth.height), truth.fps)
+    for name, before in kept.items():  # the caller's arrays are never touched
+        np.testing.assert_array_equal(getattr(ev, name), before)
     assert not result.refined
     assert result.notice and "converge" in result.notice or "non-finite" in result.notice
     np.testing.assert_array_equal(result.global_orient, given.global_orient.astype(np.float32))
