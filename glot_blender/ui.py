@@ -155,15 +155,19 @@ class GLOT_PT_people(_ClipPanel, Panel):
 
 
 def _draw_check(layout: bpy.types.UILayout, armature: bpy.types.Object | None) -> None:
-    """The last Apply's achieved error on the deform bones (blender.verify), one group a line."""
+    """The last Apply's achieved error on the deform bones (blender.verify), one group a line,
+    then what the measurement could not model."""
     text = armature.get(CHECK_PROP) if armature is not None else None
     if not text:
         return
+    summary, *notes = text.split("\n")
     box = layout.box()
-    head, _, groups = text.partition(" (mean/max) ")
+    head, _, groups = summary.partition(" (mean/max) ")
     box.label(text=f"{head[:1].upper()}{head[1:]} (mean/max):", icon="CHECKMARK")
     for part in groups.split(", "):
         box.label(text=part)
+    for note in notes:
+        box.label(text=note, icon="ERROR")
 
 
 class GLOT_PT_motion(_ClipPanel, Panel):

@@ -113,6 +113,13 @@ class ApplyOptions:
         return self.root_placement if self.root_motion else "in_place"
 
 
+def is_smpl_rig(armature_obj: Any) -> bool:
+    """Every bone of the SMPL skeleton, named like its joint (rigs made by
+    :func:`.armature.create_smpl_armature`; UE5's lone ``pelvis`` does not count)."""
+    bones = armature_obj.data.bones
+    return all(j in bones for j in JOINT_NAMES)
+
+
 def smpl_bone_map(armature_obj: Any) -> dict[str, str]:
     """Identity map for armatures whose bones carry the SMPL joint names."""
     bones = armature_obj.data.bones
@@ -129,7 +136,7 @@ def choose_bone_map(armature_obj: Any, options: ApplyOptions) -> dict[str, Any]:
             preset = bone_maps.load_preset(options.preset)
             # the preset's own names where the armature lacks a bone, so errors name them
             return {**preset.mapping, **bone_maps.resolve(preset, names)}
-        if JOINT_NAMES[0] in armature_obj.data.bones:
+        if is_smpl_rig(armature_obj):
             return smpl_bone_map(armature_obj)
         return dict(detect_bone_map(armature_obj))
     except bone_maps.PresetError as exc:
@@ -257,7 +264,7 @@ def _skeleton(armature_obj: Any, bone_map: Mapping[str, Sequence[str]],
               profile: RigProfile) -> tuple[TargetSkeleton, list[str]]:
     """The plain skeleton, or for a constraint-driven rig the evaluated one, measured with
     the profile's properties set (and put back: the scene is unchanged)."""
-    if JOINT_NAMES[0] in armature_obj.data.bones or not needs_measurement(armature_obj):
+    if is_smpl_rig(armature_obj) or not needs_measurement(armature_obj):
         return target_skeleton(armature_obj), []
     target_skeleton(armature_obj)  # the same checks (edit mode, no bones) first
     if not is_evaluated(armature_obj):
@@ -287,7 +294,7 @@ def prepare_track(
     plain = target_skeleton(armature_obj)
     bone_map = validated_bone_map(armature_obj, plain, choose_bone_map(armature_obj, options),
                                   options.required_joints)
-    profile = rig_profile(armature_obj) if options.rig_rules else RigProfile()
+    profile = rig_profile(armature_obj, options.preset) if options.rig_rules else RigProfile()
     skeleton, notes = _skeleton(armature_obj, bone_map, profile)
     if options.smoothing is not None:
         track = smooth_track(track, clip.fps, options.smoothing)
@@ -351,9 +358,9 @@ def apply_track(
         if options.set_scene_range:
             scene.frame_start = int(np.floor(frames.min()))
             scene.frame_end = int(np.ceil(frames.max()))
-        if (options.verify and JOINT_NAMES[0] not in armature_obj.data.bones
+        if (options.verify and not is_smpl_rig(armature_obj)
                 and is_evaluated(armature_obj) and scene == bpy.context.scene):
-            armature_obj[CHECK_PROP] = verify_track(armature_obj, scene, done, frames).summary()
+            armature_obj[CHECK_PROP] = verify_track(armature_obj, scene, done, frames).text()
         return action
     except Exception:
         _restore(undo, scene, action or _new_action_on(undo))

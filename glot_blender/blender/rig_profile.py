@@ -12,6 +12,7 @@ preset for an armature: the rig-type rules (:mod:`.rigify`) first, then name sco
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,11 +71,13 @@ def detect_bone_map(obj: Any) -> bone_maps.BoneMapResult:
     return bone_maps.resolve(preset, names) if preset is not None else bone_maps.auto_map(names)
 
 
-def rig_profile(obj: Any) -> RigProfile:
-    """The profile of the preset that fits ``obj`` (restricted to its bones), or an empty one."""
+def rig_profile(obj: Any, preset_key: str | Path | None = None) -> RigProfile:
+    """The profile of ``preset_key`` (a preset key or file), else of the preset that fits
+    ``obj``, restricted to its bones; an empty profile when no preset fits."""
     names = [b.name for b in obj.data.bones]
     try:
-        preset = _preset_for(obj, names)
+        preset = (bone_maps.load_preset(preset_key) if preset_key is not None
+                  else _preset_for(obj, names))
     except bone_maps.PresetError as exc:
         raise AnimError(f"Cannot read the bone-map presets: {exc}") from exc
     if preset is None:

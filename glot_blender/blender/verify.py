@@ -37,7 +37,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 #: at most this many frames are evaluated (evenly spread over the clip)
 MAX_SAMPLES = 40
-#: custom property on the armature holding the last check's one-line summary
+#: custom property on the armature holding the last check: the summary line, then one line
+#: per note of the measurement (:meth:`RetargetCheck.text`)
 CHECK_PROP = "glot_retarget_check"
 
 
@@ -63,6 +64,10 @@ class RetargetCheck:
         """One line for reports and the panel: ``legs 0.4°/1.2°, arms …`` (mean/max)."""
         parts = [f"{g.name} {g.mean_deg:.1f}°/{g.max_deg:.1f}°" for g in self.groups]
         return "achieved error (mean/max) " + ", ".join(parts) if parts else "nothing to check"
+
+    def text(self) -> str:
+        """The summary, then each note on its own line (what CHECK_PROP holds)."""
+        return "\n".join([self.summary(), *self.notes])
 
     def group(self, name: str) -> GroupError | None:
         return next((g for g in self.groups if g.name == name), None)

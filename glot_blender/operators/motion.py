@@ -100,8 +100,18 @@ def apply_request(context: bpy.types.Context, search_dirs: Sequence[Path] = ()) 
 
 
 def applied_names(objs: Sequence[bpy.types.Object]) -> str:
-    """The armatures' names, each with its achieved error when Apply measured it."""
-    return ", ".join(f"{o.name} ({o[CHECK_PROP]})" if o.get(CHECK_PROP) else o.name for o in objs)
+    """The armatures' names, each with its achieved error when Apply measured it (the
+    measurement's notes, if any, are in the panel)."""
+
+    def name(obj: bpy.types.Object) -> str:
+        text = obj.get(CHECK_PROP)
+        if not text:
+            return obj.name
+        summary, *notes = text.split("\n")
+        more = f"; {len(notes)} note(s) in the panel" if notes else ""
+        return f"{obj.name} ({summary}{more})"
+
+    return ", ".join(name(o) for o in objs)
 
 
 def body_note(request: ApplyRequest) -> str:

@@ -165,6 +165,7 @@ def test_rigify_detect_and_apply_with_defaults_follows_smpl(rigify, clip_file) -
         assert values.mean() < mean
     # the achieved error Apply measured itself, as the panel shows it
     check = rig[CHECK_PROP]
+    assert "\n" not in check  # no notes: everything the rig does was modelled
     assert check.startswith("achieved error (mean/max) ") and "legs" in check and "arms" in check
     for part in check.split(") ", 1)[1].split(", "):
         mean_deg, max_deg = (float(v.rstrip("°")) for v in part.split(" ")[1].split("/"))
@@ -226,3 +227,18 @@ def test_rigify_reapply_with_smaller_map_and_hidden_rig(rigify) -> None:
     with pytest.raises(AnimError, match="disabled in the viewport"):
         apply_track(rig, clip, 1, ApplyOptions(smoothing=None))
     assert rig.animation_data.action == action
+
+
+def test_rigify_keying_constrained_deform_bones_is_flagged(rigify) -> None:
+    """The DEF-bone preset on a generated rig (its DEF bones copy other bones): Apply still
+    writes the keys, but its check shows they do not reach the deform bones, and says why."""
+    _meta, rig = rigify
+    preset = bone_maps.load_preset("rigify_deform")
+    apply_track(rig, make_clip([varied_pose_track(frames_per_pose=2)]), 1,
+                ApplyOptions(smoothing=None, preset="rigify_deform"))
+    summary, *notes = rig[CHECK_PROP].split("\n")
+    assert any("do not turn it" in n and "DEF-thigh.L" in n for n in notes), notes
+    arms_max = float(summary.split("arms ")[1].split("/")[1].split("°")[0])
+    assert arms_max > 20.0
+    assert preset.bones["left_hip"] == ("DEF-thigh.L",)
+    assert rig.pose.bones["thigh_parent.L"]["IK_FK"] == 0.0  # that preset switches nothing
