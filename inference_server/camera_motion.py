@@ -123,6 +123,14 @@ def rotation_angle_deg(r: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
+def xyxy_to_cxcywh(boxes: np.ndarray) -> np.ndarray:
+    """(K,4) [cx, cy, w, h] from detector rows [x1, y1, x2, y2, ...]."""
+    b = np.asarray(boxes, np.float64)
+    b = b.reshape(len(b), -1)[:, :4] if b.size else np.zeros((0, 4))
+    return np.column_stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
+                            b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]])
+
+
 def box_mask(shape: tuple[int, int], boxes: np.ndarray, scale: float, margin: float) -> np.ndarray:
     """uint8 mask (255 = background) of a grey image, people's boxes [cx,cy,w,h] (full-size px)
     grown by ``margin`` and zeroed."""
@@ -186,12 +194,24 @@ class CameraMotionTracker:
         self._seconds = 0.0
 
     # -- streaming ----------------------------------------------------------------------
-    def add(self, frame: np.ndarray, boxes: np.ndarray | None = None) -> None:
-        """One analysed frame (BGR or grey, full size) and the people's boxes [cx,cy,w,h]."""
+    def prepare(self, frame: np.ndarray) -> np.ndarray:
+        """The reduced grey image the solve works on (what a caller may hold a little while
+        instead of the full frame)."""
         t0 = time.perf_counter()
         grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         if grey.shape[1] != self.size[0] or grey.shape[0] != self.size[1]:
             grey = cv2.resize(grey, self.size, interpolation=cv2.INTER_AREA)
+        self._seconds += time.perf_counter() - t0
+        return grey
+
+    def add(self, frame: np.ndarray, boxes: np.ndarray | None = None) -> None:
+        """One analysed frame (BGR or grey, full size) and the people's boxes [cx,cy,w,h]."""
+        self.add_prepared(self.prepare(frame), boxes)
+
+    def add_prepared(self, grey: np.ndarray, boxes: np.ndarray | None = None) -> None:
+        """One analysed frame as :meth:`prepare` made it, and the people's boxes [cx,cy,w,h]
+        in full-size pixels."""
+        t0 = time.perf_counter()
         mask = box_mask(grey.shape, np.zeros((0, 4)) if boxes is None else boxes, self.scale,
                         self.options.box_margin)
         if self._prev is None:
@@ -307,7 +327,11 @@ class CameraMotionTracker:
         self._key_frame = max(len(self._rotations) - 1, 0)
 
     # -- result ---------------------------------------------------------------------------
-    def finish(self) -> CameraSolve:
+    def finish(self, num_frames: int | None = None) -> CameraSolve:
+        """The solve over the frames added; ``num_frames``: the analysed frame count, frames
+        never added (a video that ended early) holding the last motion."""
+        while num_frames is not None and len(self._rotations) < num_frames:
+            self.add_missing()
         n = len(self._rotations)
         if n == 0 or all(self._static):
             solve = static_solve(n)

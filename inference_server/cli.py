@@ -107,6 +107,16 @@ def summary_table(result) -> str:
     return "\n".join(lines)
 
 
+def camera_summary(result) -> str:
+    """The camera motion found and the floor fit, with the solve's cost beside detection's."""
+    from .world import describe_camera
+
+    frames = max(result.frame_count, 1)
+    detect = (result.timings.get("detect", 0.0) + result.timings.get("track", 0.0)) / frames
+    return (describe_camera(result.camera, result.timings.get("camera", 0.0) / frames)
+            + f", detection {1000 * detect:.1f} ms/frame")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="glot-mocap",
@@ -147,6 +157,8 @@ def cmd_analyze(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int
     stderr.writelines(f"note: {notice}\n" for notice in result.notices)
     stdout.write(f"{len(result.tracks)} person(s), backend {result.backend}, "
                  f"written to {result.path}\n{summary_table(result)}\n")
+    if result.camera is not None:
+        stdout.write(camera_summary(result) + "\n")
     if args.no_fbx:
         return EXIT_OK
     fbx_path = args.fbx or Path(result.path).with_suffix(".fbx")

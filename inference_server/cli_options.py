@@ -46,6 +46,9 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
                    help="temporal solver over each person's whole track: aligns the body with "
                    "the video, holds it still, plants the feet (default on); --no-refine gives "
                    "the backend's raw output (for GLoT exactly the official model's)")
+    p.add_argument("--no-world", dest="world", action="store_false",
+                   help="skip the camera-motion solve and world grounding (camera-frame motion "
+                   "only, as in clips of version 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -71,4 +74,5 @@ def analyze_options(args: argparse.Namespace, video: Path | str,
         backend=args.backend, detector=args.detector, device=args.device, fov_deg=args.fov_deg,
         focal_px=args.focal_px, min_track_len=args.min_track_len, models_dir=args.models,
         detect_every=args.detect_every, keep_partial=args.keep_partial, refine=args.refine,
+        world=args.world,
     )

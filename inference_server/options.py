@@ -21,7 +21,8 @@ class AnalyzeOptions:
     (analysed frames); detect_every: run the detector on every k-th analysed frame and track
     in between; keep_partial: use the frames before the damage of a truncated video;
     refine: run the temporal solver over each track (False: the backend's own output, for
-    GLoT exactly the official model's).
+    GLoT exactly the official model's); world: solve the camera's motion and the floor and
+    write everyone's world motion (motion clip version 2, docs/world.md).
     """
 
     video: Path | str
@@ -39,6 +40,7 @@ class AnalyzeOptions:
     detect_every: int = 1
     keep_partial: bool = False
     refine: bool = True
+    world: bool = True
 
     def recorded(self) -> dict[str, Any]:
         """The options that shape the result, as recorded in the clip (``analysis_options``):

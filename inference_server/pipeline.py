@@ -7,7 +7,9 @@ Two streaming passes over the video, never holding more than a small batch of fr
 2. ``decode -> crop the tracked boxes -> backend.encode_crops (batched)``: small per-frame
    features kept per track (:mod:`.stages.features`); then per track ``backend.solve_track``
    (stage "pose", :mod:`.stages.solve`), the camera-space translation, the temporal solver
-   (stage "refine", :mod:`.stages.refine`, unless ``refine=False``), and ``write_clip``
+   (stage "refine", :mod:`.stages.refine`, unless ``refine=False``), the camera's path, the
+   floor and everyone's world motion from the camera solve that streamed in pass 1 (stages
+   "camera" and "world", :mod:`.stages.world`, unless ``world=False``), and ``write_clip``
    (stage "write", :mod:`.stages.output`).
 
 :class:`Engine` keeps loaded models between jobs (the server holds one for its lifetime).
@@ -28,6 +30,7 @@ from glot_blender.core.motion_clip import write_clip
 
 from .backends.base import PoseBackend
 from .camera import resolve_focal
+from .camera_motion import CameraMotionTracker
 from .errors import BackendUnavailableError, InvalidRequestError
 from .options import AnalyzeOptions
 from .registry import ModelRegistry
@@ -37,6 +40,7 @@ from .stages.output import AnalysisResult, TrackSummary, make_clip, track_summar
 from .stages.people import find_people
 from .stages.refine import refine_people
 from .stages.solve import solve_people
+from .stages.world import ground_motion
 
 __all__ = ["BACKENDS", "STAGES", "AnalysisResult", "AnalyzeOptions", "Engine", "ProgressEvent",
            "TrackSummary", "resolve_device"]
@@ -257,7 +261,8 @@ class Engine:
             keypoints, notice = self.crop_keypoints()
             if notice:
                 job.notices.append(notice)
-        people = find_people(options, info, detector, job)
+        camera = CameraMotionTracker(info.width, info.height, focal) if options.world else None
+        people = find_people(options, info, detector, job, camera)
         encode_people(options, people, backend, job, keypoints)
         motions = solve_people(people, backend, info.width, info.height, focal, job,
                                keep_keypoints=options.refine)
@@ -265,6 +270,8 @@ class Engine:
             motions = refine_people(people, motions, backend, info, focal,
                                     info.fps / options.stride, job)
         clip = make_clip(options, info, motions, backend, focal)
+        if camera is not None:
+            clip = ground_motion(clip, camera, job)
         job.check_cancel()
         with job.timed("write"):
             path = write_clip(options.output, clip)
@@ -282,6 +289,7 @@ class Engine:
             height=info.height,
             focal_px=focal,
             timings=job.timings,
+            camera=clip.camera,
         )
 
 

@@ -26,7 +26,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from glot_blender.core.foot_contact import FOOT_JOINTS, FootContactOptions, detect_contacts
 from glot_blender.core.kinematics import CAMERA_TO_BLENDER, forward_kinematics
-from glot_blender.core.motion_clip import CameraTrajectory, TrackMotion
+from glot_blender.core.motion_clip import CameraTrajectory, MotionClip, TrackMotion
 from glot_blender.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from glot_blender.core.smpl_skeleton import JOINT_NAMES
 
@@ -107,6 +107,31 @@ def ground_people(solve: CameraSolve, tracks: list[TrackMotion], fps: float, sta
         camera.position[:] = offset
     out = [_world_track(p, camera, fps, options) for p in people]
     return WorldResult(camera, out, notices)
+
+
+def ground_clip(clip: MotionClip, solve: CameraSolve,
+                options: WorldOptions | None = None) -> tuple[MotionClip, list[str]]:
+    """The clip with its camera trajectory and every person's world motion, and notices."""
+    result = ground_people(solve, clip.tracks, clip.fps, clip.start_frame, clip.frame_step,
+                           options)
+    return dataclasses.replace(clip, tracks=result.tracks, camera=result.camera), result.notices
+
+
+def describe_camera(camera: CameraTrajectory, seconds_per_frame: float | None = None) -> str:
+    """One line for people: the motion found and the floor fit."""
+    motion = {"static": "static (tripod)", "turning": "turning", "moving": "moving (travelling)"}
+    text = f"camera: {motion.get(camera.kind, camera.kind)}"
+    if camera.kind != "static":
+        text += f", {camera.total_rotation_deg:.1f} deg total rotation"
+    floor = {"floor": "floor fitted to the feet", "people": "up from the people standing",
+             "level": "no floor found, camera taken as level"}[camera.up_source]
+    text += f"; {floor}"
+    if camera.floor_residual_m >= 0:
+        text += f", residual {100 * camera.floor_residual_m:.1f} cm"
+    text += f"; camera height {camera.position[0, 2]:.2f} m"
+    if seconds_per_frame is not None:
+        text += f" (solve {1000 * seconds_per_frame:.1f} ms/frame)"
+    return text
 
 
 def _in_camera0(solve: CameraSolve, track: TrackMotion, start_frame: int,

@@ -13,6 +13,9 @@ import numpy as np
 from ..errors import JobCancelled
 
 STAGES = ("decode", "detect", "track", "crop", "features", "pose", "refine", "write")
+#: stages timed but not reported as progress: the camera solve streams inside pass 1 and
+#: the world step takes a fraction of a second
+TIMED_ONLY = ("camera", "world")
 #: progress events per stage are sent at most every this many frames (plus the last one)
 PROGRESS_EVERY = 5
 
@@ -36,7 +39,7 @@ class JobContext:
     def __init__(self, progress: ProgressCallback | None, should_cancel: CancelCheck | None):
         self._progress = progress
         self.should_cancel = should_cancel
-        self.timings: dict[str, float] = {s: 0.0 for s in STAGES}
+        self.timings: dict[str, float] = {s: 0.0 for s in (*STAGES, *TIMED_ONLY)}
         self.notices: list[str] = []
         self._last: dict[str, int] = {}
 

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from glot_blender.core.motion_clip import MotionClip, TrackMotion, file_fingerprint
+from glot_blender.core.motion_clip import (
+    CameraTrajectory,
+    MotionClip,
+    TrackMotion,
+    file_fingerprint,
+)
 
 from .. import __version__
 from ..backends.base import PoseBackend
@@ -33,7 +38,8 @@ class TrackSummary:
 class AnalysisResult:
     """What an analysis produced: the clip path, the people in it, and how it was made.
 
-    timings: seconds spent per stage (decode counts both passes).
+    timings: seconds spent per stage (decode counts both passes); camera: the clip's camera
+    trajectory (None when the analysis did not ground the motion in the world).
     """
 
     path: Path
@@ -48,6 +54,7 @@ class AnalysisResult:
     height: int = 0
     focal_px: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    camera: CameraTrajectory | None = None
 
 
 def software_versions() -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Pass 1: decode, detect (batched, every ``detect_every``-th frame), track."""
+"""Pass 1: decode, detect (batched, every ``detect_every``-th frame), track; beside them the
+camera's own motion (:mod:`inference_server.camera_motion`, stage "camera")."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..camera_motion import CameraMotionTracker, xyxy_to_cxcywh
 from ..errors import NoPersonError
 from ..options import AnalyzeOptions
 from .context import JobContext, timed_frames
@@ -31,11 +33,14 @@ class PersonTrack:
     keypoints: np.ndarray | None = None
 
 
-def find_people(options: AnalyzeOptions, info, detector, job: JobContext) -> list[PersonTrack]:
-    """Pass 1: decode, detect (batched, every ``detect_every``-th frame), track.
+def find_people(options: AnalyzeOptions, info, detector, job: JobContext,
+                camera: CameraMotionTracker | None = None) -> list[PersonTrack]:
+    """Pass 1: decode, detect (batched, every ``detect_every``-th frame), track; and, given
+    ``camera``, the camera's motion from every analysed frame with the people's boxes masked
+    (the latest detections for frames the detector skips).
 
-    Only the frames of one detector batch are held at a time. Raises NoPersonError when no
-    track reaches ``min_track_len``.
+    Only the frames of one detector batch are held at a time (for the camera solve, their
+    reduced grey copies). Raises NoPersonError when no track reaches ``min_track_len``.
     """
     from ..track import Tracker, TrackerConfig, is_detection_step
     from ..video import frame_range, iter_frames
@@ -45,19 +50,30 @@ def find_people(options: AnalyzeOptions, info, detector, job: JobContext) -> lis
     # the tracker's time limits are in seconds of the analysed clip
     tracker = Tracker(TrackerConfig.for_fps(info.fps / options.stride, options.min_track_len))
     queue: list[tuple[int, np.ndarray | None]] = []  # (frame index, frame or None) in order
+    greys: list[np.ndarray] = []  # the camera solve's reduced frames, in the same order
+    boxes = np.zeros((0, 4))  # the latest detections [cx, cy, w, h]
     pending = 0
     done = 0
     job.report("decode", 0, total, f"{info.width}x{info.height}, {info.fps:g} fps, "
                f"{total} frame(s) to analyse", force=True)
 
     def flush() -> None:
-        nonlocal done
+        nonlocal done, boxes
         frames = [f for _, f in queue if f is not None]
         with job.timed("detect"):
             dets = iter(detector.detect(frames)) if frames else iter(())
+        seen = []
         with job.timed("track"):
             for idx, frame in queue:
-                tracker.update(idx, next(dets) if frame is not None else None)
+                det = next(dets) if frame is not None else None
+                tracker.update(idx, det)
+                boxes = boxes if det is None else xyxy_to_cxcywh(det)
+                seen.append(boxes)
+        if camera is not None:
+            with job.timed("camera"):
+                for grey, frame_boxes in zip(greys, seen):
+                    camera.add_prepared(grey, frame_boxes)
+            greys.clear()
         done += len(queue)
         queue.clear()
         job.report("detect", done, total)
@@ -68,6 +84,9 @@ def find_people(options: AnalyzeOptions, info, detector, job: JobContext) -> lis
     for k, (idx, frame) in enumerate(timed_frames(job, frames)):
         detect_now = is_detection_step(k, total, options.detect_every)
         queue.append((idx, frame if detect_now else None))
+        if camera is not None:
+            with job.timed("camera"):
+                greys.append(camera.prepare(frame))
         pending += detect_now
         if pending >= DETECT_BATCH:
             flush()
