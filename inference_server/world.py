@@ -48,7 +48,8 @@ class WorldOptions:
     scale_sigma: smoothing (frames) of the camera's travel per frame;
     plant: put planted feet on the floor and keep them from sliding; travel_speed_mps: while
     the camera's travel is still unknown, feet slower than this (seen from camera 0) may be
-    planted."""
+    planted; min_confidence: people whose mean confidence is lower (the pose model hardly saw
+    them: false detections) give no floor samples or scale, unless no one reaches it."""
 
     min_floor_points: int = 12
     floor_inlier_m: float = 0.05
@@ -57,6 +58,7 @@ class WorldOptions:
     upright_speed_mps: float = 2.0
     scale_sigma: float = 3.0
     travel_speed_mps: float = 3.0
+    min_confidence: float = 0.1
     plant: bool = True
 
 
@@ -87,10 +89,12 @@ def ground_people(solve: CameraSolve, tracks: list[TrackMotion], fps: float, sta
     options = options or WorldOptions()
     notices: list[str] = []
     people = [_in_camera0(solve, t, start_frame, frame_step) for t in tracks]
+    seen = [p for p in people if float(p.track.confidence.mean()) >= options.min_confidence]
+    witnesses = seen or people
     travel = np.zeros((solve.num_frames, 3))
     if solve.kind == "moving":
-        travel = camera_travel(solve, people, fps, options, notices)
-    points, upright = _floor_samples(people, travel, fps, options)
+        travel = camera_travel(solve, witnesses, fps, options, notices)
+    points, upright = _floor_samples(witnesses, travel, fps, options)
     up, height, residual, source = fit_floor(points, upright, options)
     if source == "level":
         notices.append("no one stood on the floor long enough to find it: the camera was taken "
