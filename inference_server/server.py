@@ -129,6 +129,7 @@ def parse_analyze_params(params: dict, available_devices: list[str]) -> AnalyzeP
         focal_px = _require_range("focal_px", focal_px, *FOCAL_RANGE_PX)
     keep_partial = _param(params, "keep_partial", (bool,), False)
     refine = _param(params, "refine", (bool,), True)
+    world = _param(params, "world", (bool,), True)
     output_dir = _param(params, "output_dir", (str,))
     out = Path(output_dir).expanduser() if output_dir else None
     if out is not None and out.exists() and not out.is_dir():
@@ -136,7 +137,8 @@ def parse_analyze_params(params: dict, available_devices: list[str]) -> AnalyzeP
     options = {"start": start, "end": end, "stride": stride, "backend": backend,
                "detector": detector, "device": device, "fov_deg": fov_deg,
                "focal_px": focal_px, "min_track_len": min_track_len,
-               "detect_every": detect_every, "keep_partial": keep_partial, "refine": refine}
+               "detect_every": detect_every, "keep_partial": keep_partial, "refine": refine,
+               "world": world}
     return AnalyzeParams(video=video, output_dir=out, options=options)
 
 
