@@ -102,9 +102,8 @@ def load_clip_into_scene(
     settings.tracks_index = 0
     if smoothing is not None:
         settings.smoothing = smoothing
-    record_analysis(
-        settings, clip.backend, str(clip.analysis_options.get("detector", "")), notices=()
-    )
+    detector = str(clip.analysis_options.get("detector", ""))  # as asked: "auto" says nothing
+    record_analysis(settings, clip.backend, "" if detector == "auto" else detector, notices=())
     return clip
 
 

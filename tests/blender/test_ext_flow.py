@@ -122,6 +122,8 @@ def analysis(ext, video, synthetic_models) -> dict:
         "objects_before": before["objects"],
         "objects_after": sorted(o.name for o in bpy.data.objects),
         "status": bpy.context.window_manager.glot_job.running,
+        "made_by": (settings.analysis_backend, settings.analysis_detector),
+        "message": bpy.context.window_manager.glot_job.last_message,
     }
 
 
@@ -201,6 +203,8 @@ def test_analyze_lists_people_and_changes_no_object(ext, analysis, analysed):
     assert analysis["listed"] == expected
     assert analysis["objects_after"] == analysis["objects_before"]  # nothing added to the scene
     assert analysis["status"] is False  # progress cleared
+    assert analysis["made_by"] == ("glot", "hog")  # the panel says what ran
+    assert analysis["message"].endswith("(glot backend, hog detector)")
     assert runtime(ext).session.is_running()
 
 
@@ -217,7 +221,9 @@ def test_apply_new_smpl_rig_keys_every_frame_and_exports(ext, analysed, tmp_path
         assert len(rig.data.bones) == 24
         body = [c for c in rig.children if c.type == "MESH"]  # SMPL_NEUTRAL.pkl is in the models
         assert len(body) == 1 and len(body[0].vertex_groups) == 24
+        assert rig["glot_body"] == "SMPL mesh" and len(body[0].data.vertices) == 6890
         assert body[0].modifiers[0].type == "ARMATURE" and body[0].modifiers[0].object == rig
+    assert bpy.context.scene.glot.body_made == "SMPL mesh from SMPL_NEUTRAL.pkl"
     bpy.context.view_layer.objects.active = rigs[0]
     bvh, fbx = tmp_path / "person.bvh", tmp_path / "person.fbx"
     assert bpy.ops.glot.export_bvh(filepath=str(bvh)) == {"FINISHED"}
