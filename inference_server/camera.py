@@ -34,16 +34,36 @@ DEFAULT_FOV_DEG = 60.0
 MIN_CAM_SCALE = 1e-3
 #: plausible field-of-view range accepted from users, degrees
 FOV_RANGE_DEG = (1.0, 179.0)
+#: plausible focal-length range accepted from users, pixels
+FOCAL_RANGE_PX = (1.0, 1.0e6)
+
+
+def _check_fov(fov_deg: float) -> None:
+    lo, hi = FOV_RANGE_DEG
+    if not (math.isfinite(fov_deg) and lo <= fov_deg <= hi):
+        raise InvalidRequestError(
+            f"fov_deg {fov_deg} is outside {lo:g}..{hi:g} degrees: give the camera's field of "
+            "view across the longer image side (about 60-70 for phones and webcams)"
+        )
+
+
+def check_camera(fov_deg: float | None = None, focal_px: float | None = None) -> None:
+    """Refuse a camera the user described wrongly (both given, or out of range) with
+    :class:`InvalidRequestError`; AnalyzeOptions and :func:`resolve_focal` ask this."""
+    if focal_px is not None and fov_deg is not None:
+        raise InvalidRequestError("give either focal_px or fov_deg, not both")
+    if fov_deg is not None:
+        _check_fov(fov_deg)
+    lo, hi = FOCAL_RANGE_PX
+    if focal_px is not None and not (math.isfinite(focal_px) and lo <= focal_px <= hi):
+        raise InvalidRequestError(
+            f"focal_px must be a focal length between {lo:g} and {hi:g} pixels, got {focal_px}"
+        )
 
 
 def focal_from_fov(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG) -> float:
     """Focal length in pixels for a field of view ``fov_deg`` across the longer image side."""
-    lo, hi = FOV_RANGE_DEG
-    if not lo <= fov_deg <= hi:
-        raise InvalidRequestError(
-            f"fov_deg {fov_deg} is outside {lo}..{hi} degrees: give the camera's field of view "
-            "across the longer image side (about 60-70 for phones and webcams)"
-        )
+    _check_fov(fov_deg)
     return 0.5 * max(width, height) / math.tan(math.radians(fov_deg) * 0.5)
 
 
@@ -51,11 +71,8 @@ def resolve_focal(
     width: int, height: int, fov_deg: float | None = None, focal_px: float | None = None
 ) -> float:
     """The focal length to use: ``focal_px`` if given, else from ``fov_deg`` or the default FOV."""
-    if focal_px is not None and fov_deg is not None:
-        raise InvalidRequestError("give either focal_px or fov_deg, not both")
+    check_camera(fov_deg, focal_px)
     if focal_px is not None:
-        if not focal_px > 0:
-            raise InvalidRequestError(f"focal_px must be a positive number of pixels, got {focal_px}")
         return float(focal_px)
     return focal_from_fov(width, height, DEFAULT_FOV_DEG if fov_deg is None else fov_deg)
 

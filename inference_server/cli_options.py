@@ -11,19 +11,19 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from glot_blender.core.protocol import BACKEND_NAMES, DETECTOR_NAMES
+
 if TYPE_CHECKING:
     from .options import AnalyzeOptions
 
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     """Adds the options that shape one video's analysis (not its input/output paths)."""
-    from .detect import DETECTOR_NAMES
-
     p = parser
     p.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
     p.add_argument("--end", type=int, default=None, help="frame index to stop before (exclusive)")
     p.add_argument("--stride", type=int, default=1, help="analyse every K-th frame (default 1)")
-    p.add_argument("--backend", choices=("auto", "glot", "lite"), default="auto",
+    p.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
                    help="pose backend; auto = glot when its model files are present, else lite")
     p.add_argument("--detector", choices=DETECTOR_NAMES, default="auto",
                    help="person detector; auto = yolo when yolov3.cfg/.weights are present, "

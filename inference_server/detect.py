@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
+from glot_blender.core.locations import ONNX_DETECTOR, YOLO_CFG, YOLO_WEIGHTS
+from glot_blender.core.protocol import DETECTOR_NAMES
+
 from .errors import InvalidRequestError, ModelFileError
 
 if TYPE_CHECKING:  # the registry belongs to the pipeline; only its .find(name) is used here
@@ -29,8 +32,6 @@ if TYPE_CHECKING:  # the registry belongs to the pipeline; only its .find(name) 
 log = logging.getLogger(__name__)
 
 # --- the official demo's YOLOv3 settings (multi-person-tracker + yolov3-pytorch)
-YOLO_CFG_NAME = "yolov3.cfg"
-YOLO_WEIGHTS_NAME = "yolov3.weights"
 YOLO_INPUT_SIZE = 416
 YOLO_OBJECTNESS_THRESHOLD = 0.8  # non_max_suppression(conf_thres=0.8): objectness >= 0.8
 YOLO_NMS_IOU = 0.4  # merging NMS: same-class boxes with IoU > 0.4 are averaged
@@ -51,7 +52,6 @@ HOG_BOX_SCALE = 0.72  # the 64x128 window holds a ~96 px tall person: shrink to 
 HOG_NMS_IOU = 0.5
 
 # --- generic ONNX detector
-ONNX_MODEL_NAME = "person_detector.onnx"
 ONNX_INPUT_SIZE = 640
 ONNX_SCORE_THRESHOLD = 0.5
 ONNX_NMS_IOU = 0.45
@@ -210,7 +210,7 @@ def _check_weights_size(cfg_path: Path, weights_path: Path) -> None:
     except (ValueError, KeyError, IndexError) as exc:
         raise ModelFileError(
             f"{cfg_path.name} is not a Darknet network description ({exc}): use the official "
-            f"{YOLO_CFG_NAME}."
+            f"{YOLO_CFG}."
         ) from exc
     with weights_path.open("rb") as fh:
         major, minor = np.frombuffer(fh.read(8).ljust(8, b"\0"), np.int32)
@@ -220,7 +220,7 @@ def _check_weights_size(cfg_path: Path, weights_path: Path) -> None:
         raise ModelFileError(
             f"{weights_path.name} holds {max(have, 0):.0f} weights but {cfg_path.name} needs "
             f"{need}: the file is truncated or belongs to another network; download "
-            f"{YOLO_WEIGHTS_NAME} again (it is about 248 MB)."
+            f"{YOLO_WEIGHTS} again (it is about 248 MB)."
         )
 
 
@@ -250,7 +250,7 @@ class YoloV3Detector:
             raise ModelFileError(
                 "YOLOv3 detector files missing: "
                 + ", ".join(str(p) for p in missing)
-                + f". Put {YOLO_CFG_NAME} and {YOLO_WEIGHTS_NAME} (Darknet YOLOv3, COCO) in the "
+                + f". Put {YOLO_CFG} and {YOLO_WEIGHTS} (Darknet YOLOv3, COCO) in the "
                 "models folder, or use the HOG detector (--detector hog)."
             )
         _check_weights_size(cfg_path, weights_path)
@@ -445,7 +445,7 @@ class OnnxDetector:
 
 # --------------------------------------------------------------------------- factory
 
-DETECTOR_NAMES = ("auto", "blazepose", "yolo", "hog", "onnx")
+# the names the factory builds: glot_blender.core.protocol.DETECTOR_NAMES (imported above)
 
 
 def _find(models: ModelRegistry | None, name: str) -> Path | None:
@@ -472,8 +472,8 @@ def auto_choice(
     TensorFlow Lite runtime are installed, else HOG (with a notice saying what to install)."""
     from .blazepose.model import availability
 
-    cfg = Path(yolo_cfg) if yolo_cfg else _find(models, YOLO_CFG_NAME)
-    weights = Path(yolo_weights) if yolo_weights else _find(models, YOLO_WEIGHTS_NAME)
+    cfg = Path(yolo_cfg) if yolo_cfg else _find(models, YOLO_CFG)
+    weights = Path(yolo_weights) if yolo_weights else _find(models, YOLO_WEIGHTS)
     if cfg is not None and weights is not None:
         return AutoChoice("yolo", f"the YOLOv3 files are present ({cfg.parent})")
     ready, why = availability()
@@ -516,10 +516,10 @@ def make_detector(
 
         return BlazePoseDetector()
     if name == "onnx":
-        path = onnx_model or _find(models, ONNX_MODEL_NAME)
+        path = onnx_model or _find(models, ONNX_DETECTOR)
         if path is None:
             raise ModelFileError(
-                f"No ONNX detector given: pass its path or put {ONNX_MODEL_NAME} in the models "
+                f"No ONNX detector given: pass its path or put {ONNX_DETECTOR} in the models "
                 "folder."
             )
         return OnnxDetector(path)
@@ -533,13 +533,13 @@ def make_detector(
             from .blazepose.union import UnionDetector
 
             return UnionDetector(BlazePoseDetector(), HogDetector())
-    cfg = Path(yolo_cfg) if yolo_cfg else _find(models, YOLO_CFG_NAME)
-    weights = Path(yolo_weights) if yolo_weights else _find(models, YOLO_WEIGHTS_NAME)
+    cfg = Path(yolo_cfg) if yolo_cfg else _find(models, YOLO_CFG)
+    weights = Path(yolo_weights) if yolo_weights else _find(models, YOLO_WEIGHTS)
     if cfg is None or weights is None:
         if models is not None:
             models.require("yolo")  # raises: each missing file, where to get and put it
         raise ModelFileError(
-            f"The YOLOv3 detector needs {YOLO_CFG_NAME} and {YOLO_WEIGHTS_NAME} (Darknet "
+            f"The YOLOv3 detector needs {YOLO_CFG} and {YOLO_WEIGHTS} (Darknet "
             "YOLOv3, COCO): put both in the models folder (--models DIR or GLOT_MODELS_DIR; "
             "`glot-mocap models` shows where it looks) or use --detector blazepose or hog."
         )

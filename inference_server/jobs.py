@@ -6,6 +6,7 @@ leaves no output file behind.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import shutil
@@ -34,6 +35,7 @@ from .errors import (
     JobCancelled,
     ServerBusyError,
 )
+from .options import AnalyzeOptions
 from .wire import MessageWriter, jsonable
 
 log = logging.getLogger("inference_server.server")
@@ -44,12 +46,13 @@ JOB_DIR_PREFIX = "glot-job-"
 
 @dataclass(frozen=True)
 class AnalyzeParams:
-    """Validated ``analyze`` params; ``options`` are the keyword arguments of AnalyzeOptions
-    (without ``output``), ``output_dir`` the folder the caller wants the result in (or None)."""
+    """A checked ``analyze`` request: ``options`` are validated (their ``output`` is the clip's
+    file name; the runner puts it, made unique, in ``output_dir`` or in a folder of its own
+    when that is None)."""
 
     video: Path
     output_dir: Path | None
-    options: dict = field(default_factory=dict)
+    options: AnalyzeOptions
 
 
 class ProgressThrottle:
@@ -137,12 +140,9 @@ class JobRunner:
         """Start a job and return its id, or raise ServerBusyError if one is running."""
         self._check_idle()
         engine = self.engine()
-        from .options import AnalyzeOptions
-
         job = self._new_job(params)
         try:
-            options = AnalyzeOptions(video=params.video, output=job.output,
-                                     models_dir=self._models_dir, **params.options)
+            options = dataclasses.replace(params.options, output=job.output)
             job.thread = threading.Thread(target=self._run, args=(engine, job, options),
                                           name=f"job-{job.id}", daemon=True)
             with self._lock:

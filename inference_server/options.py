@@ -1,10 +1,22 @@
-"""The options of one analysis, shared by the CLI, the server and the pipeline."""
+"""The options of one analysis, shared by the CLI, the server and the pipeline.
+
+:class:`AnalyzeOptions` checks itself when made: a wrong value raises
+:class:`~inference_server.errors.InvalidRequestError` (JSON-RPC -32602, "invalid params")
+naming the option, so the CLI, the server and the batch runner refuse the same things with
+the same sentence. The backend and detector names are :mod:`glot_blender.core.protocol`'s;
+the device is checked against this machine by :func:`inference_server.devices.resolve_device`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from glot_blender.core.protocol import BACKEND_NAMES, DETECTOR_NAMES
+
+from .camera import check_camera
+from .errors import InvalidRequestError
 
 #: AnalyzeOptions fields that do not change the motion, so the clip does not record them
 NOT_RECORDED = ("video", "output", "device", "models_dir")
@@ -15,7 +27,7 @@ class AnalyzeOptions:
     """One analysis request (the CLI's and the protocol's options).
 
     start/end: video frame indices, end exclusive (None = to the end); stride: analyse every
-    stride-th frame; backend "auto" | "glot" | "lite"; detector one of detect.DETECTOR_NAMES;
+    stride-th frame; backend one of BACKEND_NAMES; detector one of DETECTOR_NAMES;
     device "auto" | "cpu" | "cuda" | "cuda:N" | "mps"; fov_deg (across the longer side) or
     focal_px for the camera-space translation; min_track_len: shorter tracks are dropped
     (analysed frames); detect_every: run the detector on every k-th analysed frame and track
@@ -41,6 +53,27 @@ class AnalyzeOptions:
     keep_partial: bool = False
     refine: bool = True
     world: bool = True
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.stride >= 1, f"stride must be 1 or more, got {self.stride}"),
+            (self.detect_every >= 1, f"detect_every must be 1 or more, got {self.detect_every}"),
+            (self.min_track_len >= 1,
+             f"min_track_len must be 1 or more, got {self.min_track_len}"),
+            (self.start >= 0, f"start must be 0 or more, got {self.start}"),
+            (self.end is None or self.end > self.start,
+             f"end ({self.end}) must be after start ({self.start}); end is exclusive"),
+            (self.backend in BACKEND_NAMES,
+             f"unknown backend '{self.backend}': choose one of {', '.join(BACKEND_NAMES)}"),
+            (self.detector in DETECTOR_NAMES,
+             f"unknown detector '{self.detector}': choose one of {', '.join(DETECTOR_NAMES)}"),
+            (Path(self.output).suffix == ".npz",
+             f"the output '{Path(self.output).name}' must be a .npz motion clip file"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise InvalidRequestError(message)
+        check_camera(self.fov_deg, self.focal_px)
 
     def recorded(self) -> dict[str, Any]:
         """The options that shape the result, as recorded in the clip (``analysis_options``):

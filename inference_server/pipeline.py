@@ -21,17 +21,17 @@ is written atomically, so no partial file ever exists).
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 
+from glot_blender.core.locations import YOLO_CFG, YOLO_WEIGHTS
 from glot_blender.core.motion_clip import write_clip
 
 from .backends.base import PoseBackend
 from .camera import resolve_focal
 from .camera_motion import CameraMotionTracker
-from .errors import BackendUnavailableError, InvalidRequestError
+from .devices import resolve_device
+from .errors import BackendUnavailableError
 from .options import AnalyzeOptions
 from .registry import ModelRegistry
 from .stages.context import STAGES, CancelCheck, JobContext, ProgressCallback, ProgressEvent
@@ -42,60 +42,7 @@ from .stages.refine import refine_people
 from .stages.solve import solve_people
 from .stages.world import ground_motion
 
-__all__ = ["BACKENDS", "STAGES", "AnalysisResult", "AnalyzeOptions", "Engine", "ProgressEvent",
-           "TrackSummary", "resolve_device"]
-
-BACKENDS = ("auto", "glot", "lite")
-
-
-def resolve_device(name: str) -> str:
-    """"auto" -> the best available device ("cuda:0", "mps" or "cpu"); others are checked."""
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda:0"
-        mps = getattr(torch.backends, "mps", None)
-        return "mps" if mps is not None and mps.is_available() else "cpu"
-    if name == "cpu":
-        return "cpu"
-    if name.startswith("cuda"):
-        index = 0 if name == "cuda" else name.partition(":")[2]
-        if not torch.cuda.is_available():
-            raise InvalidRequestError(
-                f"device '{name}' was asked for but torch sees no CUDA GPU here: use --device cpu "
-                "or auto, or install a CUDA build of torch"
-            )
-        if not str(index).isdigit() or int(index) >= torch.cuda.device_count():
-            raise InvalidRequestError(
-                f"device '{name}' does not exist: this machine has "
-                f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 ...)"
-            )
-        return f"cuda:{int(index)}"
-    if name == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise InvalidRequestError("device 'mps' is not available here: use cpu or auto")
-        return "mps"
-    raise InvalidRequestError(f"unknown device '{name}': use auto, cpu, cuda, cuda:N or mps")
-
-
-def _validate(options: AnalyzeOptions) -> None:
-    checks = (
-        (options.stride >= 1, f"stride must be 1 or more, got {options.stride}"),
-        (options.detect_every >= 1, f"detect_every must be 1 or more, got {options.detect_every}"),
-        (options.min_track_len >= 1, f"min_track_len must be 1 or more, got {options.min_track_len}"),
-        (options.start >= 0, f"start must be 0 or more, got {options.start}"),
-        (options.end is None or options.end > options.start,
-         f"end ({options.end}) must be after start ({options.start}); end is exclusive"),
-        (options.backend in BACKENDS,
-         f"unknown backend '{options.backend}': choose one of {', '.join(BACKENDS)}"),
-        (Path(options.output).suffix == ".npz",
-         f"the output '{Path(options.output).name}' must be a .npz motion clip file"),
-    )
-    for ok, message in checks:
-        if not ok:
-            raise InvalidRequestError(message)
+__all__ = ["STAGES", "AnalysisResult", "AnalyzeOptions", "Engine", "ProgressEvent", "TrackSummary"]
 
 
 def load_lite_backend(registry: ModelRegistry, device: str) -> PoseBackend:
@@ -108,12 +55,8 @@ def load_lite_backend(registry: ModelRegistry, device: str) -> PoseBackend:
             "(pip install 'glot-mocap[lite]'), or put the GLoT model files in place and use "
             "--backend glot"
         ) from exc
-    cls = module.LiteBackend
-    factory = getattr(cls, "from_registry", None)
-    if factory is not None:
-        return factory(registry, device)
-    # BlazePose runs on the CPU through mediapipe: the device does not apply
-    return cls(device=device) if "device" in inspect.signature(cls).parameters else cls()
+    # BlazePose runs on the CPU through mediapipe: neither the device nor a model file applies
+    return module.LiteBackend()
 
 
 def load_glot_backend(registry: ModelRegistry, device: str) -> PoseBackend:
@@ -147,22 +90,14 @@ class Engine:
         return ModelRegistry(models_dir if models_dir is not None else self.models_dir)
 
     def describe(self) -> dict:
-        """For the server's ``initialize``: devices and {backend: {ready, missing}}."""
-        import torch
-
+        """For the server's ``initialize`` (which adds the device list): the default device,
+        {backend: {ready, missing}}, the detectors, the body model and the models folders."""
         report = self.registry().report()
-        devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            devices.append("mps")
         backends = {
             name: {"ready": rep.ready, "missing": rep.missing}
             for name, rep in report.items()
             if name in BACKEND_LOADERS
         }
-        lite_ok = importlib.util.find_spec("inference_server.backends.lite_backend") is not None
-        if not lite_ok:
-            backends["lite"] = {"ready": False, "missing": ["inference_server lite backend"]}
         from .blazepose.model import availability
         from .detect import auto_choice
 
@@ -172,7 +107,6 @@ class Engine:
                      "blazepose": {"ready": bp_ready, "missing": [] if bp_ready else [bp_why]},
                      "yolo": {"ready": report["yolo"].ready, "missing": report["yolo"].missing}}
         return {
-            "devices": devices,
             "default_device": resolve_device("auto"),
             "backends": backends,
             "detectors": detectors,
@@ -210,7 +144,7 @@ class Engine:
     def detector(self, name: str, registry: ModelRegistry):
         from .detect import make_detector
 
-        files = tuple(str(registry.find(n)) for n in ("yolov3.cfg", "yolov3.weights"))
+        files = tuple(str(registry.find(n)) for n in (YOLO_CFG, YOLO_WEIGHTS))
         key = files
         cached = self._detectors.get(name)
         if cached is not None and cached[0] == key:
@@ -238,7 +172,6 @@ class Engine:
         """
         from .video import open_video
 
-        _validate(options)
         job = JobContext(progress, should_cancel)
         info = open_video(options.video)
         job.notices.extend(info.notices)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import platform
-import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -32,155 +30,82 @@ from glot_blender.core.protocol import (
 )
 
 from . import __version__
-from .detect import DETECTOR_NAMES as KNOWN_DETECTORS
+from .devices import find_devices, resolve_device
 from .errors import GlotError, InvalidMessageError, InvalidRequestError, MethodNotFoundError
 from .jobs import AnalyzeParams, JobRunner
+from .options import AnalyzeOptions
 from .wire import MAX_LINE_BYTES, MessageWriter, Request, decode_message, read_line
 
 log = logging.getLogger("inference_server.server")
 
 SHUTDOWN_JOIN_S = 3.0  # how long shutdown / stdin-closed waits for a cancelled job to stop
 
-KNOWN_BACKENDS = ("auto", "glot", "lite")
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-FOV_RANGE_DEG = (1.0, 179.0)
-FOCAL_RANGE_PX = (1.0, 1.0e6)
+#: ``analyze`` params that are AnalyzeOptions fields, and their JSON types; the values are
+#: AnalyzeOptions' to check, the device resolve_device's
+OPTION_TYPES: dict[str, tuple[type, ...]] = {
+    "start": (int,), "end": (int,), "stride": (int,), "backend": (str,), "detector": (str,),
+    "device": (str,), "fov_deg": (float, int), "focal_px": (float, int),
+    "min_track_len": (int,), "detect_every": (int,), "keep_partial": (bool,), "refine": (bool,),
+    "world": (bool,),
+}
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
 # --------------------------------------------------------------------------- params
 
 
-_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-
-
-def _param(params: dict, name: str, kinds: tuple[type, ...], default: Any = None) -> Any:
-    """Fetch an optional parameter and check its JSON type (bool is never a number)."""
-    value = params.get(name, default)
+def _param(params: dict, name: str, kinds: tuple[type, ...]) -> Any:
+    """An optional parameter (None when absent) of the JSON type ``kinds`` (bool is never a
+    number)."""
+    value = params.get(name)
     if value is None:
-        return default
-    if isinstance(value, bool) and bool not in kinds:
-        value_ok = False
-    else:
-        value_ok = isinstance(value, kinds)
-    if not value_ok:
+        return None
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if not ok:
         wanted = " or ".join(_TYPE_WORDS[k] for k in kinds if k in _TYPE_WORDS)
         raise InvalidRequestError(f"Invalid params: '{name}' must be {wanted}, "
-                       f"got {json.dumps(value)[:60]}.")
+                                  f"got {json.dumps(value)[:60]}.")
     return value
-
-
-def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise InvalidRequestError(f"Invalid params: '{name}' must be one of "
-                       f"{', '.join(choices)}; got '{value}'.")
-    return value
-
-
-def _require_range(name: str, value: float, lo: float, hi: float) -> float:
-    if not (math.isfinite(value) and lo <= value <= hi):
-        raise InvalidRequestError(f"Invalid params: '{name}' must be between {lo:g} and "
-                       f"{hi:g}; got {value!r}.")
-    return float(value)
 
 
 def _video_path(params: dict) -> Path:
     video = params.get("video")
     if not isinstance(video, str) or not video:
         raise InvalidRequestError("Invalid params: 'video' (the path of the video file) "
-                       "is required and must be a string.")
+                                  "is required and must be a string.")
     path = Path(video).expanduser()
     if not path.exists():
         raise InvalidRequestError(f"Video file not found: {path}. Check the path.")
     if not path.is_file():
         raise InvalidRequestError(f"The video path is not a file: {path}. Pick a video "
-                       "file, not a folder.")
+                                  "file, not a folder.")
     return path
 
 
-def parse_analyze_params(params: dict, available_devices: list[str]) -> AnalyzeParams:
-    """Check every ``analyze`` parameter; raise :class:`InvalidRequestError` (-32602) naming the bad one."""
-    video = _video_path(params)
-    start = _param(params, "start", (int,), 0)
-    end = _param(params, "end", (int,))
-    if start < 0:
-        raise InvalidRequestError(f"Invalid params: 'start' must be >= 0; got {start}.")
-    if end is not None and end <= start:
-        raise InvalidRequestError(f"Invalid params: 'end' ({end}) must be greater than "
-                       f"'start' ({start}); 'end' is exclusive.")
-    stride = _param(params, "stride", (int,), 1)
-    detect_every = _param(params, "detect_every", (int,), 1)
-    min_track_len = _param(params, "min_track_len", (int,), 25)
-    for name, value in (("stride", stride), ("detect_every", detect_every),
-                        ("min_track_len", min_track_len)):
-        if value < 1:
-            raise InvalidRequestError(f"Invalid params: '{name}' must be >= 1; got {value}.")
-    backend = _require_choice("backend", _param(params, "backend", (str,), "auto"),
-                              KNOWN_BACKENDS)
-    detector = _require_choice("detector", _param(params, "detector", (str,), "auto"),
-                               KNOWN_DETECTORS)
-    device = _check_device(_param(params, "device", (str,), "auto"), available_devices)
-    fov_deg = _param(params, "fov_deg", (float, int))
-    focal_px = _param(params, "focal_px", (float, int))
-    if fov_deg is not None and focal_px is not None:
-        raise InvalidRequestError("Invalid params: give 'fov_deg' or 'focal_px', not both.")
-    if fov_deg is not None:
-        fov_deg = _require_range("fov_deg", fov_deg, *FOV_RANGE_DEG)
-    if focal_px is not None:
-        focal_px = _require_range("focal_px", focal_px, *FOCAL_RANGE_PX)
-    keep_partial = _param(params, "keep_partial", (bool,), False)
-    refine = _param(params, "refine", (bool,), True)
-    world = _param(params, "world", (bool,), True)
+def _output_dir(params: dict) -> Path | None:
     output_dir = _param(params, "output_dir", (str,))
     out = Path(output_dir).expanduser() if output_dir else None
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidRequestError(f"Invalid params: 'output_dir' is not a folder: {out}.")
-    options = {"start": start, "end": end, "stride": stride, "backend": backend,
-               "detector": detector, "device": device, "fov_deg": fov_deg,
-               "focal_px": focal_px, "min_track_len": min_track_len,
-               "detect_every": detect_every, "keep_partial": keep_partial, "refine": refine,
-               "world": world}
+    return out
+
+
+def parse_analyze_params(params: dict, models_dir: Path | None = None) -> AnalyzeParams:
+    """The ``analyze`` params as a checked job, before anything is created: the video file
+    and the output folder here, JSON types here, values by :class:`AnalyzeOptions`, the device
+    by :func:`resolve_device`; each refusal an :class:`InvalidRequestError` (-32602) naming
+    the parameter."""
+    video = _video_path(params)
+    given = {name: _param(params, name, kinds) for name, kinds in OPTION_TYPES.items()}
+    out = _output_dir(params)
+    try:
+        options = AnalyzeOptions(video=video, output=Path(f"{video.stem}.npz"),
+                                 models_dir=models_dir,
+                                 **{k: v for k, v in given.items() if v is not None})
+        resolve_device(options.device)
+    except InvalidRequestError as exc:
+        raise InvalidRequestError(f"Invalid params: {exc.message}") from exc
     return AnalyzeParams(video=video, output_dir=out, options=options)
-
-
-def _check_device(device: str, available: list[str]) -> str:
-    if not DEVICE_PATTERN.match(device):
-        raise InvalidRequestError(f"Invalid params: 'device' must be auto, cpu, mps, cuda "
-                       f"or cuda:N; got '{device}'.")
-    if device == "cuda" and any(d.startswith("cuda:") for d in available):
-        return device
-    if device != "auto" and device not in available:
-        raise InvalidRequestError(f"Device '{device}' is not available on this machine "
-                       f"(found: {', '.join(available)}); choose one of those or 'auto'.")
-    return device
-
-
-# --------------------------------------------------------------------------- devices
-
-
-def cpu_name() -> str:
-    """A readable CPU name (the model name on Linux), else the machine type."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            if line.startswith("model name") and ":" in line:
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def find_devices() -> list[dict]:
-    """Devices torch can use here: ``[{id, kind, name, memory_gb?}]``, CPU always first."""
-    import torch
-
-    devices = [{"id": "cpu", "kind": "cpu", "name": cpu_name()}]
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(i)
-            devices.append({"id": f"cuda:{i}", "kind": "cuda", "name": props.name,
-                            "memory_gb": round(props.total_memory / 2**30, 1)})
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append({"id": "mps", "kind": "mps", "name": "Apple Metal (MPS)"})
-    return devices
 
 
 # --------------------------------------------------------------------------- server
@@ -277,9 +202,7 @@ class Server:
         return info
 
     def _analyze(self, params: dict) -> dict:
-        available = [d["id"] for d in self.devices()]
-        parsed = parse_analyze_params(params, available)
-        job_id = self._jobs.start(parsed)
+        job_id = self._jobs.start(parse_analyze_params(params, self._models_dir))
         return {"job": job_id}
 
     def _cancel(self, params: dict) -> dict:

@@ -17,6 +17,13 @@ METHOD_CANCEL = "cancel"
 METHOD_SHUTDOWN = "shutdown"
 METHODS = (METHOD_INITIALIZE, METHOD_ANALYZE, METHOD_CANCEL, METHOD_SHUTDOWN)
 
+# ----------------------------------------------------------------------------- analyze choices
+#: ``backend`` values of ``analyze`` (and ``--backend``): the pipeline loads each but "auto"
+BACKEND_NAMES = ("auto", "glot", "lite")
+#: ``detector`` values of ``analyze`` (and ``--detector``): inference_server.detect's factory
+#: builds each; a new detector is added here and there
+DETECTOR_NAMES = ("auto", "blazepose", "yolo", "hog", "onnx")
+
 # ----------------------------------------------------------------------------- notifications
 NOTIFY_PROGRESS = "progress"
 NOTIFY_JOB_FINISHED = "job/finished"

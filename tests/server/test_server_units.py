@@ -89,23 +89,59 @@ def test_jsonable_converts_results() -> None:
 def test_analyze_params_defaults_and_normalisation(tmp_path: Path) -> None:
     video = tmp_path / "v.mp4"
     video.write_bytes(b"x")
-    parsed = parse_analyze_params({"video": str(video), "fov_deg": 60, "end": 50}, ["cpu"])
+    parsed = parse_analyze_params({"video": str(video), "fov_deg": 60, "end": 50})
     assert parsed.video == video and parsed.output_dir is None
-    assert parsed.options["fov_deg"] == 60.0 and parsed.options["end"] == 50
-    assert parsed.options["backend"] == "auto" and parsed.options["min_track_len"] == 25
-    assert parsed.options["refine"] is True  # the temporal solver is on by default
-    cuda = parse_analyze_params({"video": str(video), "device": "cuda", "refine": False},
-                                ["cpu", "cuda:0"])
-    assert cuda.options["device"] == "cuda" and cuda.options["refine"] is False
+    assert parsed.options.fov_deg == 60.0 and parsed.options.end == 50
+    assert parsed.options.backend == "auto" and parsed.options.min_track_len == 25
+    assert parsed.options.video == video and parsed.options.output == Path("v.npz")
+    cpu = parse_analyze_params({"video": str(video), "device": "cpu", "detector": "hog"})
+    assert cpu.options.device == "cpu" and cpu.options.detector == "hog"
 
 
-def test_known_choices_match_the_pipeline() -> None:
-    from inference_server.detect import DETECTOR_NAMES
-    from inference_server.pipeline import BACKENDS
-    from inference_server.server import KNOWN_BACKENDS, KNOWN_DETECTORS
+def test_analyze_params_are_refused_by_the_options_themselves(tmp_path: Path) -> None:
+    """The server checks JSON types; AnalyzeOptions checks values, with the same error (and
+    sentence) as the CLI and the pipeline get; resolve_device checks the device."""
+    from inference_server.errors import InvalidRequestError
+    from inference_server.options import AnalyzeOptions
 
-    assert set(KNOWN_DETECTORS) == set(DETECTOR_NAMES)
-    assert set(KNOWN_BACKENDS) == set(BACKENDS)
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    for bad, word in (({"stride": 0}, "stride"), ({"backend": "magic"}, "backend"),
+                      ({"detector": "eyes"}, "detector"), ({"fov_deg": 500}, "fov_deg"),
+                      ({"device": "cuda:7"}, "cuda:7"), ({"device": "tpu"}, "tpu")):
+        with pytest.raises(InvalidRequestError, match=word) as err:
+            parse_analyze_params({"video": str(video), **bad})
+        assert err.value.code == INVALID_PARAMS and err.value.message.startswith("Invalid params")
+        if "device" not in bad:
+            with pytest.raises(InvalidRequestError) as direct:
+                AnalyzeOptions(video=video, output=tmp_path / "o.npz", **bad)
+            assert direct.value.message in err.value.message
+    assert not any(p.suffix == ".npz" for p in tmp_path.iterdir())
+
+
+def test_one_tuple_of_backend_and_detector_names() -> None:
+    """core.protocol's tuples are what the CLI offers, what the pipeline loads and what the
+    detector factory builds (the add-on's menus: tests/blender/test_ext_prefs.py)."""
+    import argparse
+
+    from glot_blender.core.protocol import BACKEND_NAMES, DETECTOR_NAMES
+    from inference_server.cli_options import add_analysis_options
+    from inference_server.detect import make_detector
+    from inference_server.errors import GlotError
+    from inference_server.pipeline import BACKEND_LOADERS
+
+    parser = argparse.ArgumentParser()
+    add_analysis_options(parser)
+    choices = {a.dest: tuple(a.choices) for a in parser._actions if a.choices}
+    assert choices["backend"] == BACKEND_NAMES and choices["detector"] == DETECTOR_NAMES
+    assert set(BACKEND_LOADERS) | {"auto"} == set(BACKEND_NAMES)
+    for name in DETECTOR_NAMES:  # every name is built, or refused for a missing file only
+        try:
+            make_detector(name)
+        except GlotError as exc:
+            assert "Unknown detector" not in exc.message, name
+    with pytest.raises(GlotError, match="Unknown detector"):
+        make_detector("eyes")
 
 
 def test_one_error_vocabulary_on_both_sides() -> None:
