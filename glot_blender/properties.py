@@ -52,6 +52,20 @@ class GLOT_PG_track(PropertyGroup):
         subtype="FACTOR",
     )
     use: BoolProperty(name="Use", description="Apply this person's motion", default=True)
+    refined: EnumProperty(
+        name="Refined",
+        description="Whether the temporal solver refined this person's motion",
+        items=(("OFF", "Off", "The solver did not run (Refine Motion was off)"),
+               ("YES", "Refined", "The solver's motion: aligned with the video, steady"),
+               ("NO", "Not refined", "The solver did not converge: the backend's motion")),
+        default="OFF",
+    )
+    refine_error_px: FloatProperty(
+        name="2D Error",
+        description="The solver's final mean distance to the 2D keypoints, in pixels "
+        "(negative: not measured)",
+        default=-1.0,
+    )
 
 
 class GLOT_PG_bone_pair(PropertyGroup):
@@ -78,6 +92,13 @@ class GLOT_PG_scene(PropertyGroup):
     )
     backend: EnumProperty(name="Backend", items=BACKENDS, default="auto")
     detector: EnumProperty(name="Detector", items=DETECTORS, default="auto")
+    refine: BoolProperty(
+        name="Refine Motion",
+        description="Optimise each person's whole motion against the video's 2D keypoints: "
+        "the body lines up with the person, holds still when they do, feet stay planted "
+        "(off: the pose model's raw output)",
+        default=True,
+    )
 
     clip_path: StringProperty(
         name="Motion Clip", subtype="FILE_PATH", description="The loaded motion clip (.npz)"

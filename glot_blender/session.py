@@ -169,6 +169,7 @@ class AnalysisRequest:
     device: str = "auto"
     fov_deg: float | None = None
     min_track_len: int | None = None
+    refine: bool = True
 
     def params(self) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -177,6 +178,7 @@ class AnalysisRequest:
             "backend": self.backend,
             "detector": self.detector,
             "device": self.device,
+            "refine": self.refine,
         }
         optional = {
             "start": self.start,

@@ -57,6 +57,11 @@ class GLOT_UL_tracks(UIList):
         row.label(text=f"Person {item.track_id}", icon="ARMATURE_DATA")
         row.label(text=f"{item.num_frames} frames")
         row.label(text=f"{item.filled_ratio * 100:.0f}% filled")
+        if item.refined == "YES":
+            error = f" {item.refine_error_px:.1f} px" if item.refine_error_px >= 0 else ""
+            row.label(text=f"refined{error}")
+        elif item.refined == "NO":
+            row.label(text="not refined", icon="ERROR")
 
 
 class GLOT_UL_bone_map(UIList):
@@ -111,6 +116,7 @@ class GLOT_PT_main(_MocapPanel, Panel):
         sub.prop(settings, "frame_end")
         layout.prop(settings, "backend")
         layout.prop(settings, "detector")
+        layout.prop(settings, "refine")
         status = context.window_manager.glot_job
         if _job_running() or status.running:
             row = layout.row(align=True)

@@ -74,6 +74,7 @@ def analysis_request(
         detector=settings.detector,
         device=prefs.device or "auto",  # a GPU item vanishes while the server is stopped
         fov_deg=fov if fov > 0 else None,
+        refine=bool(settings.refine),
     )
 
 
@@ -98,6 +99,9 @@ def load_clip_into_scene(
         item.num_frames = track.num_frames
         item.first_frame = int(track.frame_ids[0])
         item.filled_ratio = track.filled_ratio
+        item.refined = {None: "OFF", True: "YES", False: "NO"}[track.refined]
+        error = track.refine_error_px
+        item.refine_error_px = error if error == error else -1.0  # NaN: no 2D evidence
         item.use = True
     settings.tracks_index = 0
     if smoothing is not None:

@@ -119,6 +119,7 @@ def analysis(ext, video, synthetic_models) -> dict:
         "result": result,
         "clip": Path(settings.clip_path),
         "listed": [(t.track_id, t.num_frames, t.filled_ratio, t.use) for t in settings.tracks],
+        "refined": [t.refined for t in settings.tracks],
         "objects_before": before["objects"],
         "objects_after": sorted(o.name for o in bpy.data.objects),
         "status": bpy.context.window_manager.glot_job.running,
@@ -193,6 +194,23 @@ def test_extension_registers_its_ui(ext):
         bpy.ops.glot.analyze()
 
 
+def test_refine_checkbox_goes_into_the_analyze_request(ext, video):
+    analyze = importlib.import_module(f"{ext.__name__}.operators.analyze")
+    prefs = importlib.import_module(f"{ext.__name__}.preferences")
+    settings = bpy.context.scene.glot
+    choose_video(video.path)
+    assert settings.refine is True  # on by default
+    params = analyze.analysis_request(bpy.context, prefs.get_prefs(bpy.context), prefs.ADDON_ID).params()
+    assert params["refine"] is True
+    settings.refine = False
+    try:
+        params = analyze.analysis_request(bpy.context, prefs.get_prefs(bpy.context),
+                                          prefs.ADDON_ID).params()
+    finally:
+        settings.refine = True
+    assert params["refine"] is False
+
+
 def test_analyze_lists_people_and_changes_no_object(ext, analysis, analysed):
     clip = read_clip(analysed)
     assert analysed.is_file() and clip.frame_count == VIDEO_FRAMES
@@ -202,6 +220,9 @@ def test_analyze_lists_people_and_changes_no_object(ext, analysis, analysed):
     ]
     assert analysis["listed"] == expected
     assert analysis["objects_after"] == analysis["objects_before"]  # nothing added to the scene
+    # Refine Motion is on by default: the server ran the temporal solver on every person
+    assert all(t.refined is not None for t in clip.tracks)
+    assert analysis["refined"] == [{True: "YES", False: "NO"}[t.refined] for t in clip.tracks]
     assert analysis["status"] is False  # progress cleared
     assert analysis["made_by"] == ("glot", "hog")  # the panel says what ran
     assert analysis["message"].endswith("(glot backend, hog detector)")
