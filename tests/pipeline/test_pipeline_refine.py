@@ -33,8 +33,9 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
 
 def test_no_refine_is_the_backends_output_byte_for_byte(engine: Engine, walk_video, tmp_path: Path):
     """--no-refine writes what the pipeline wrote before the solver existed: the stages up to
-    "pose" and the clip, nothing else (GLoT stays the official forward pass)."""
-    options = _options(walk_video.path, tmp_path / "plain.npz", refine=False)
+    "pose" and the clip, nothing else (GLoT stays the official forward pass). World grounding
+    (a later, separate stage) is off on both sides."""
+    options = _options(walk_video.path, tmp_path / "plain.npz", refine=False, world=False)
     engine.analyze(options)
     # the same analysis through the stages without the refine stage
     job = JobContext(None, None)
