@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glot_blender.core.protocol import (
     NOTIFY_JOB_FINISHED,
@@ -37,6 +37,11 @@ from .errors import (
 )
 from .options import AnalyzeOptions
 from .wire import MessageWriter, jsonable
+
+if TYPE_CHECKING:  # the pipeline (torch, OpenCV) is imported on first use
+    from .pipeline import Engine
+    from .stages.context import ProgressEvent
+    from .stages.output import AnalysisResult
 
 log = logging.getLogger("inference_server.server")
 
@@ -109,12 +114,12 @@ class JobRunner:
     def __init__(self, writer: MessageWriter, models_dir: Path | None) -> None:
         self._writer = writer
         self._models_dir = models_dir
-        self._engine: Any = None
+        self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._job: Job | None = None
 
     # -- engine ---------------------------------------------------------------------------
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         """The process's one Engine (created on first use; models stay loaded between jobs)."""
         with self._lock:
             if self._engine is None:
@@ -194,26 +199,25 @@ class JobRunner:
         if job.thread is not None:
             job.thread.join(timeout)
 
-    def _run(self, engine: Any, job: Job, options: Any) -> None:
+    def _run(self, engine: Engine, job: Job, options: AnalyzeOptions) -> None:
         throttle = ProgressThrottle(lambda ev: self._writer.notify(NOTIFY_PROGRESS, ev))
         started = time.monotonic()
         log.info("job %s started: %s", job.id, options)
 
-        def progress(event: Any) -> None:
+        def progress(event: ProgressEvent) -> None:
             if job.cancel.is_set():
                 raise JobCancelled("The job was cancelled.")
             ev = {"job": job.id, "stage": event.stage, "done": int(event.done),
                   "total": None if event.total is None else int(event.total)}
-            if getattr(event, "message", ""):
-                ev["message"] = str(event.message)
+            if event.message:
+                ev["message"] = event.message
             throttle(ev)
 
         finished: dict[str, Any] = {"job": job.id}
         try:
             result = engine.analyze(options, progress=progress, should_cancel=job.cancel.is_set)
             throttle.flush()
-            finished.update(status=STATUS_OK, result=str(getattr(result, "path", job.output)),
-                            summary=_summary(result))
+            finished.update(status=STATUS_OK, result=str(result.path), summary=_summary(result))
         except JobCancelled:
             throttle.flush()
             self._discard(job)
@@ -244,13 +248,10 @@ class JobRunner:
             shutil.rmtree(job.output.parent, ignore_errors=True)
 
 
-def _summary(result: Any) -> dict:
-    """The AnalysisResult as JSON, plus ``people`` (number of tracks found)."""
+def _summary(result: AnalysisResult) -> dict:
+    """The AnalysisResult as JSON, without its path (sent as ``result``), plus ``people``
+    (the number of tracks found)."""
     summary = jsonable(result)
-    if not isinstance(summary, dict):
-        return {"result": summary}
-    summary.pop("path", None)
-    tracks = summary.get("tracks")
-    if isinstance(tracks, list):
-        summary["people"] = len(tracks)
+    del summary["path"]
+    summary["people"] = len(result.tracks)
     return summary

@@ -20,10 +20,11 @@ import bpy
 from bpy.props import BoolProperty, FloatProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
+from ..analysis_job import AnalysisJob, AnalysisRequest, JobOutcome
 from ..core.motion_clip import MotionClip, MotionClipError, read_clip
 from ..core.protocol import STATUS_CANCELLED, STATUS_ERROR, STATUS_OK
 from ..preferences import ADDON_ID, get_prefs
-from ..session import AnalysisJob, AnalysisRequest, JobOutcome, get_runtime
+from ..session import get_runtime
 from .reporting import TaskError, run_reported
 from .server import server_config, user_folder
 
