@@ -8,8 +8,8 @@ the reason it is or is not usable.
 :func:`setup_env` makes a virtual environment from a base Python (3.10+), installs torch and
 the server package with its dependencies, streaming pip's output to a log callback and a log
 file, then verifies the result by starting the server with the new Python and running the
-``initialize`` handshake. The add-on's *Create Environment* button runs it in a background
-thread; the command line ``glot-mocap-env [DIR]`` (:func:`main`, also
+``initialize`` handshake. The add-on runs it in a background thread from its *Create
+Environment* button; the command line ``glot-mocap-env [DIR]`` (:func:`main`, also
 ``python -m glot_blender.server_env``) runs the same function. The server package is never
 asked to set itself up: it imports nothing of ``glot_blender`` but ``core``.
 
