@@ -338,10 +338,29 @@ def test_rigify_detect_and_apply_through_the_panel(ext, made_clip):
     assert bpy.ops.glot.detect_bone_map() == {"FINISHED"}
     assert settings.bone_map_preset == "rigify_fk"
     assert sum(bool(p.bone) for p in settings.bone_map) == 22
+
+    rig_name = rig.name
+
+    def switches() -> tuple:  # the rig is looked up again: undo replaces the data blocks
+        obj = bpy.data.objects[rig_name]
+        bones = obj.pose.bones
+        action = obj.animation_data.action if obj.animation_data else None
+        return (bones["thigh_parent.L"]["IK_FK"], bones["upper_arm_parent.R"]["IK_FK"],
+                bones["torso"]["neck_follow"], bones["torso"]["head_follow"],
+                action.name if action else None)
+
+    bpy.ops.ed.undo_push(message="before")  # as Blender does around an UNDO operator
+    assert switches() == (0.0, 0.0, 0.5, 0.0, None)
     assert bpy.ops.glot.apply_motion() == {"FINISHED"}
-    assert rig.pose.bones["thigh_parent.L"]["IK_FK"] == 1.0
+    bpy.ops.ed.undo_push(message="apply_motion")
+    applied = switches()
+    assert applied[:4] == (1.0, 1.0, 1.0, 1.0) and applied[4]
     check = rig[glot_verify().CHECK_PROP]
     assert check.startswith("achieved error") and "arms" in check
+    bpy.ops.ed.undo()  # one step takes the FK switch, the follows and the action back
+    assert switches() == (0.0, 0.0, 0.5, 0.0, None)
+    bpy.ops.ed.redo()
+    assert switches() == applied
 
 
 def glot_verify() -> ModuleType:
