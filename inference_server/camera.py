@@ -38,11 +38,20 @@ FOV_RANGE_DEG = (1.0, 179.0)
 FOCAL_RANGE_PX = (1.0, 1.0e6)
 
 
+def in_range(value: float, bounds: tuple[float, float]) -> bool:
+    """True for a finite number within ``bounds`` (inclusive); False for anything else (NaN,
+    infinity, an integer too large for a float, not a number)."""
+    try:
+        return math.isfinite(value) and bounds[0] <= value <= bounds[1]
+    except (TypeError, OverflowError):
+        return False
+
+
 def _check_fov(fov_deg: float) -> None:
     lo, hi = FOV_RANGE_DEG
-    if not (math.isfinite(fov_deg) and lo <= fov_deg <= hi):
+    if not in_range(fov_deg, FOV_RANGE_DEG):
         raise InvalidRequestError(
-            f"fov_deg {fov_deg} is outside {lo:g}..{hi:g} degrees: give the camera's field of "
+            f"fov_deg {fov_deg!r:.40} is outside {lo:g}..{hi:g} degrees: give the camera's field of "
             "view across the longer image side (about 60-70 for phones and webcams)"
         )
 
@@ -55,9 +64,10 @@ def check_camera(fov_deg: float | None = None, focal_px: float | None = None) ->
     if fov_deg is not None:
         _check_fov(fov_deg)
     lo, hi = FOCAL_RANGE_PX
-    if focal_px is not None and not (math.isfinite(focal_px) and lo <= focal_px <= hi):
+    if focal_px is not None and not in_range(focal_px, FOCAL_RANGE_PX):
         raise InvalidRequestError(
-            f"focal_px must be a focal length between {lo:g} and {hi:g} pixels, got {focal_px}"
+            f"focal_px must be a focal length between {lo:g} and {hi:g} pixels, "
+            f"got {focal_px!r:.40}"
         )
 
 

@@ -11,16 +11,18 @@ import argparse
 import importlib.util
 import logging
 import os
+import re
+import signal
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from glot_blender.core.locations import ENV_COMMAND
+from glot_blender.core.locations import ENV_COMMAND, user_state_dir
+from glot_blender.core.safe_files import clean_stale_temps, display, write_private_text
 
 from .batch.cli import add_batch_parser, cmd_batch
 from .cli_options import add_analysis_options, add_fbx_options, analyze_options
@@ -140,58 +142,166 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def cmd_analyze(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int:
-    from .pipeline import Engine
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what was and was not written by then (one sentence)."""
 
+    def __init__(self, outcome: str) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+#: a person's FBX next to the chosen name: ``walk.fbx`` -> ``walk_P3.fbx`` (see
+#: glot_blender.blender.export.person_fbx_path, which bpy keeps out of this process)
+PERSON_FBX = re.compile(r"_P\d+\.fbx$", re.IGNORECASE)
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime) of a file, None when it does not exist: tells whether it changed."""
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _outputs_now(clip: Path, fbx: Path | None) -> dict[Path, tuple | None]:
+    """Identity of the clip, the FBX name and every person's FBX beside it."""
+    paths = [clip]
+    if fbx is not None:
+        paths.append(fbx)
+        try:
+            paths += [p for p in fbx.parent.iterdir()
+                      if p.name.startswith(fbx.stem + "_") and PERSON_FBX.search(p.name)]
+        except OSError:
+            pass
+    return {p: _identity(p) for p in paths}
+
+
+def _interrupted_outcome(before: dict[Path, tuple | None], clip: Path, fbx: Path | None) -> str:
+    """One sentence: which outputs were written before Ctrl-C, and that the others (and any
+    previous versions of them) are unchanged."""
+    after = _outputs_now(clip, fbx)
+    changed = [p for p in after if after[p] is not None and after[p] != before.get(p)]
+    if not changed:
+        return "no output file was written (any previous one is unchanged)"
+    names = ", ".join(display(p) for p in changed)
+    rest = "" if fbx is None or any(p.suffix.lower() == ".fbx" for p in changed) else \
+        "; the FBX was not written (any previous one is unchanged)"
+    return f"written before the interruption: {names}{rest}"
+
+
+def _check_fbx_output(fbx: Path, video: Path, clip: Path) -> None:
+    """The FBX name (and each person's file beside it) must not be the video or the clip and
+    must be writable: checked before the analysis starts."""
+    from .outputs import check_output_path
+
+    check_output_path(fbx, video, [("motion clip", clip)], what="FBX file")
+    if (video.name.startswith(fbx.stem + "_") and PERSON_FBX.search(video.name)
+            and fbx.parent.resolve() == video.parent.resolve()):
+        raise InvalidRequestError(
+            f"the FBX of a person ({display(video.name)}) would be the input video itself: "
+            "choose another --fbx or -o name")
+
+
+def cmd_analyze(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int:
     options = analyze_options(args, args.video, args.output)
+    options.check_paths()
     if args.no_fbx and args.fbx_all_in_one:
         raise InvalidRequestError("--fbx-all-in-one and --no-fbx contradict each other: drop one")
     if args.fbx is not None and args.fbx.suffix.lower() != ".fbx":
-        raise InvalidRequestError(f"--fbx {args.fbx}: the file name must end in .fbx")
+        raise InvalidRequestError(f"--fbx {display(args.fbx)}: the file name must end in .fbx")
+    fbx_path = None if args.no_fbx else (args.fbx or Path(args.output).with_suffix(".fbx"))
+    if fbx_path is not None and importlib.util.find_spec("bpy") is not None:
+        _check_fbx_output(fbx_path, Path(args.video), Path(args.output))
+    before = _outputs_now(Path(args.output), fbx_path)
+    try:
+        return _analyze_then_fbx(args, options, fbx_path, stderr, stdout)
+    except KeyboardInterrupt as exc:
+        raise Interrupted(_interrupted_outcome(before, Path(args.output), fbx_path)) from exc
+
+
+def _analyze_then_fbx(args: argparse.Namespace, options, fbx_path: Path | None,
+                      stderr: TextIO, stdout: TextIO) -> int:
+    from .pipeline import Engine
+
     printer = None if args.quiet else ProgressPrinter(stderr)
     try:
-        result = Engine(models_dir=args.models, device=args.device).analyze(options, progress=printer)
+        result = Engine(models_dir=args.models, device=args.device).analyze(options,
+                                                                            progress=printer)
     finally:
         if printer is not None:
             printer.close()
     stderr.writelines(f"note: {notice}\n" for notice in result.notices)
     stdout.write(f"{len(result.tracks)} person(s), backend {result.backend}, "
-                 f"written to {result.path}\n{summary_table(result)}\n")
+                 f"written to {display(result.path)}\n{summary_table(result)}\n")
     if result.camera is not None:
         stdout.write(camera_summary(result) + "\n")
-    if args.no_fbx:
+    if fbx_path is None:
         return EXIT_OK
-    fbx_path = args.fbx or Path(result.path).with_suffix(".fbx")
     if importlib.util.find_spec("bpy") is None:
         stdout.write(f"FBX: not written (Blender's bpy module is not installed in this Python: "
-                     f"pip install bpy, or open {result.path} with the Blender extension)\n")
+                     f"pip install bpy, or open {display(result.path)} with the Blender "
+                     "extension)\n")
         return EXIT_OK
-    stdout.write(write_fbx(Path(result.path), fbx_path, args.fbx_all_in_one))
+    stdout.write(write_fbx(Path(result.path), fbx_path, args.fbx_all_in_one,
+                           protect=[Path(args.video)]))
     return EXIT_OK
 
 
-def write_fbx(clip_path: Path, fbx_path: Path, all_in_one: bool = False) -> str:
+#: how long an interrupted FBX child gets to remove its temporary file before it is killed
+CHILD_STOP_S = 5.0
+
+
+def write_fbx(clip_path: Path, fbx_path: Path, all_in_one: bool = False,
+              protect: Sequence[Path] = ()) -> str:
     """Runs glot_blender.blender.clip_to_fbx in its own process (bpy never enters this one):
     one FBX per person (``NAME_P<id>.fbx``), or all people in ``fbx_path`` with
-    ``all_in_one``. Returns its lines about people left out and one ``FBX: PATH`` line per
-    file; raises GlotError with its one-line message when it fails."""
+    ``all_in_one``; no file written may replace one of ``protect`` (the video). Returns its
+    lines about people left out and one ``FBX: PATH`` line per file; raises GlotError with its
+    one-line message when it fails. The child never outlives this process: interrupted, it is
+    stopped (then killed); killed, this process takes the child with it (Linux), and the child
+    never publishes a file once its parent is gone."""
     env = dict(os.environ)
     spec = importlib.util.find_spec("glot_blender")
     if spec is not None and spec.submodule_search_locations:
         root = str(Path(next(iter(spec.submodule_search_locations))).parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     extra = ["--all-in-one"] if all_in_one else []
-    done = subprocess.run([sys.executable, "-m", "glot_blender.blender.clip_to_fbx",
-                           str(clip_path), str(fbx_path), *extra],
-                          check=False, capture_output=True, text=True, env=env)
-    written = [line for line in done.stdout.splitlines() if line.startswith("FBX: ")]
-    if done.returncode != 0 or not written or not all(Path(w[5:]).is_file() for w in written):
-        lines = done.stderr.strip().splitlines()
-        reason = lines[-1] if lines else f"exit code {done.returncode}"
-        raise GlotError(f"the motion clip was written to {clip_path}, but not the FBX "
-                        f"{fbx_path} ({reason}); use --no-fbx to skip it")
-    kept = [line for line in done.stdout.splitlines() if "left out" in line] + written
-    return "".join(line + "\n" for line in kept)
+    for path in protect:
+        extra += ["--protect", str(path)]
+    command = [sys.executable, "-m", "glot_blender.blender.clip_to_fbx", str(clip_path),
+               str(fbx_path), *extra, "--parent-pid", str(os.getpid())]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        out, err = child.communicate()
+    finally:
+        _stop(child)
+        clean_stale_temps(fbx_path.parent)  # a killed child's leftovers
+    lines = [os.fsdecode(line) for line in out.splitlines()]
+    written = [line for line in lines if line.startswith("FBX: ")]
+    if child.returncode != 0 or not written or not all(Path(w[5:]).is_file() for w in written):
+        errors = err.decode("utf-8", "backslashreplace").strip().splitlines()
+        reason = errors[-1] if errors else f"exit code {child.returncode}"
+        raise GlotError(f"the motion clip was written to {display(clip_path)}, but not the FBX "
+                        f"{display(fbx_path)} ({reason}); use --no-fbx to skip it")
+    kept = [line for line in lines if "left out" in line] + written
+    return "".join(display(line) + "\n" for line in kept)
+
+
+def _stop(child: subprocess.Popen) -> None:
+    """Ctrl-C the child (it removes its temporary file), kill it if it does not stop."""
+    if child.poll() is not None:
+        return
+    if os.name != "posix":  # no Ctrl-C to send to one process on Windows
+        child.kill()
+        child.wait()
+        return
+    child.send_signal(signal.SIGINT)
+    try:
+        child.wait(CHILD_STOP_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -215,13 +325,15 @@ def cmd_synth_models(args: argparse.Namespace, stdout: TextIO) -> int:
     return EXIT_OK
 
 
-def _log_unexpected(exc: BaseException) -> Path:
-    path = Path(tempfile.gettempdir()) / ERROR_LOG_NAME
-    path.write_text(
-        f"{time.strftime('%Y-%m-%d %H:%M:%S')} glot-mocap {' '.join(sys.argv[1:])}\n"
-        + "".join(traceback.format_exception(exc))
-    )
-    return path
+def _log_unexpected(exc: BaseException) -> Path | None:
+    """The traceback, in the per-user state folder (never a shared temporary folder); None
+    when it cannot be written there."""
+    text = (f"{time.strftime('%Y-%m-%d %H:%M:%S')} glot-mocap {' '.join(sys.argv[1:])}\n"
+            + "".join(traceback.format_exception(exc)))
+    try:
+        return write_private_text(user_state_dir() / ERROR_LOG_NAME, text)
+    except OSError:
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -244,13 +356,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GlotError as exc:
         stderr.write(f"glot-mocap: error: {exc.message}\n")
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        stderr.write("\nglot-mocap: interrupted; no output file was written\n")
+    except KeyboardInterrupt as exc:
+        outcome = getattr(exc, "outcome", "no output file was written")
+        stderr.write(f"\nglot-mocap: interrupted; {outcome}\n")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the edge: traceback to a file, one sentence out
         log_path = _log_unexpected(exc)
-        stderr.write(f"glot-mocap: unexpected error ({type(exc).__name__}: {exc}); "
-                     f"the traceback is in {log_path}\n")
+        where = f"the traceback is in {log_path}" if log_path else "no traceback log was written"
+        stderr.write(f"glot-mocap: unexpected error ({type(exc).__name__}: {exc}); {where}\n")
         return EXIT_UNEXPECTED
 
 

@@ -148,6 +148,7 @@ class JobRunner:
         job = self._new_job(params)
         try:
             options = dataclasses.replace(params.options, output=job.output)
+            options.check_paths()  # answered at once as -32602, before the job starts
             job.thread = threading.Thread(target=self._run, args=(engine, job, options),
                                           name=f"job-{job.id}", daemon=True)
             with self._lock:

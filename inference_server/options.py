@@ -75,6 +75,14 @@ class AnalyzeOptions:
                 raise InvalidRequestError(message)
         check_camera(self.fov_deg, self.focal_px)
 
+    def check_paths(self) -> None:
+        """InvalidRequestError when the output is the video (same file, through links too) or
+        cannot be written (a folder, a FIFO, a read-only folder, below a regular file): the
+        CLI, the server and the pipeline ask this before any frame is decoded."""
+        from .outputs import check_output_path
+
+        check_output_path(self.output, self.video)
+
     def recorded(self) -> dict[str, Any]:
         """The options that shape the result, as recorded in the clip (``analysis_options``):
         all but where the video and clip are and which device computed it."""

@@ -172,6 +172,7 @@ class Engine:
         """
         from .video import open_video
 
+        options.check_paths()  # before a frame is decoded: the output is not the video, writable
         job = JobContext(progress, should_cancel)
         info = open_video(options.video)
         job.notices.extend(info.notices)

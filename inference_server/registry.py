@@ -27,6 +27,8 @@ from glot_blender.core.locations import (
     models_search_dirs,
 )
 
+from glot_blender.core.safe_files import display, file_kind
+
 from .errors import InvalidRequestError, ModelFileError
 
 GLOT_SOURCE = (
@@ -128,11 +130,24 @@ class ModelRegistry:
         return self.search_dirs[0]
 
     def find(self, name: str) -> Path | None:
-        """The first existing file called ``name`` in the search folders, else None."""
-        return find_model_file((name,), self.search_dirs)
+        """The first existing file called ``name`` in the search folders, else None;
+        ModelFileError when none is a file but an entry of that name is something else."""
+        return self._found((name,))
 
     def _locate(self, spec: ModelFile) -> Path | None:
-        return find_model_file(spec.names, self.search_dirs)
+        return self._found(spec.names)
+
+    def _found(self, names: tuple[str, ...]) -> Path | None:
+        found = find_model_file(names, self.search_dirs)
+        if found is None:
+            for folder in self.search_dirs:
+                for name in names:
+                    kind = file_kind(folder / name)
+                    if kind is not None:  # a FIFO, a device, a folder: named, not "missing"
+                        raise ModelFileError(
+                            f"the model file {display(folder / name)} is {kind}, not a file: "
+                            "put the real file there (or remove it).")
+        return found
 
     def _spec(self, backend: str) -> tuple[ModelFile, ...]:
         if backend not in self.files:

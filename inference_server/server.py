@@ -29,6 +29,8 @@ from glot_blender.core.protocol import (
     PROTOCOL_VERSION,
 )
 
+from glot_blender.core.safe_files import file_kind
+
 from . import __version__
 from .devices import find_devices, resolve_device
 from .errors import GlotError, InvalidMessageError, InvalidRequestError, MethodNotFoundError
@@ -76,9 +78,10 @@ def _video_path(params: dict) -> Path:
     path = Path(video).expanduser()
     if not path.exists():
         raise InvalidRequestError(f"Video file not found: {path}. Check the path.")
-    if not path.is_file():
-        raise InvalidRequestError(f"The video path is not a file: {path}. Pick a video "
-                                  "file, not a folder.")
+    kind = file_kind(path)
+    if kind is not None:
+        raise InvalidRequestError(f"The video path is not a file: {path} is {kind}. Pick a "
+                                  "video file.")
     return path
 
 

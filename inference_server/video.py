@@ -21,6 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from glot_blender.core.safe_files import display, file_kind
+
+from .cv_names import opencv_name
 from .errors import InvalidRequestError, VideoError
 
 log = logging.getLogger(__name__)
@@ -62,12 +65,15 @@ class VideoInfo:
 def _capture(path: Path) -> cv2.VideoCapture:
     """An opened VideoCapture with OpenCV's auto-rotation asked for, or VideoError."""
     if not path.exists():
-        raise VideoError(f"Video file {path} does not exist: check the path.")
-    if not path.is_file():
-        raise VideoError(f"{path} is a folder, not a video file: pick the video file itself.")
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not cap.isOpened():
-        cap = cv2.VideoCapture(str(path))
+        raise VideoError(f"Video file {display(path)} does not exist: check the path.")
+    kind = file_kind(path)
+    if kind is not None:
+        raise VideoError(f"{display(path)} is {kind}, not a video file: pick the video file "
+                         "itself.")
+    with opencv_name(path, VideoError) as name:
+        cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
+        if not cap.isOpened():
+            cap = cv2.VideoCapture(name)
     if not cap.isOpened():
         raise VideoError(
             f"{path.name} is not a video OpenCV can read (unknown format, or a damaged or "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from .errors import InvalidMessageError, InvalidRequestError, ParseError
 log = logging.getLogger("inference_server.server")
 
 MAX_LINE_BYTES = 1 << 20  # a longer line is refused (and skipped) as an invalid request
+#: an unpaired UTF-16 surrogate: valid in a JSON escape, but not text UTF-8 can carry
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class MessageWriter:
 
     def send(self, message: dict) -> None:
         line = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        if not is_unicode(line):  # never stall on text the stream cannot encode
+            log.warning("lone surrogates replaced in an outgoing message")
+            line = LONE_SURROGATE.sub("\ufffd", line)
         with self._lock:
             try:
                 self._stream.write(line + "\n")
@@ -77,13 +83,47 @@ def read_line(stdin: IO[bytes]) -> tuple[bytes | None, bool]:
     return line, False
 
 
+def is_unicode(text: str) -> bool:
+    """False when ``text`` holds a lone surrogate (an unpaired ``\\ud800``..``\\udfff`` JSON
+    escape): text that cannot be written back as UTF-8."""
+    return LONE_SURROGATE.search(text) is None
+
+
+def _first_bad_text(value: Any) -> str | None:
+    """The name of the first key whose text (or key) is not valid Unicode (``'video'``,
+    ``'method'``...), walked without recursion; None when all text is valid."""
+    stack: list[tuple[str, Any]] = [("message", value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if not is_unicode(item):
+                return where
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                if not is_unicode(key):
+                    return f"a key in '{where}'"
+                stack.append((key, sub))
+        elif isinstance(item, list):
+            stack.extend((where, sub) for sub in item)
+    return None
+
+
+def _parse_json(line: bytes) -> Any:
+    try:
+        return json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"Parse error: the line is not valid UTF-8 JSON ({exc}).") from exc
+    except RecursionError:
+        raise ParseError("Parse error: the message is nested too deeply to read.") from None
+    except ValueError as exc:  # an integer longer than Python's limit (4300 digits)
+        raise ParseError(f"Parse error: the message holds a number that cannot be read "
+                         f"({str(exc)[:80]}).") from None
+
+
 def decode_message(line: bytes) -> Request:
     """Parse one line into a :class:`Request`; raise a :class:`GlotError` (with the request
     id when it could be read) for a line that is not a request."""
-    try:
-        msg = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(f"Parse error: the line is not valid UTF-8 JSON ({exc}).") from exc
+    msg = _parse_json(line)
     if isinstance(msg, list):
         raise InvalidMessageError("Invalid request: batches are not supported; "
                                   "send one JSON object per line.")
@@ -93,6 +133,16 @@ def decode_message(line: bytes) -> Request:
     if "id" in msg and not (isinstance(req_id, (str, int)) and not isinstance(req_id, bool)
                             or req_id is None):
         raise InvalidMessageError("Invalid request: 'id' must be a string or an integer.")
+    if isinstance(req_id, str) and not is_unicode(req_id):
+        raise InvalidMessageError("Invalid request: 'id' is not valid Unicode (it holds an "
+                                  "unpaired surrogate escape).")
+    bad = _first_bad_text(msg)
+    if bad is not None:
+        error = InvalidMessageError if bad in ("message", "method", "jsonrpc") \
+            else InvalidRequestError
+        raise error(f"Invalid request: '{bad}' is not valid Unicode text (it holds an unpaired "
+                    "surrogate escape, e.g. from a file name that is not UTF-8); rename the "
+                    "file or send valid text.", request_id=req_id)
     if msg.get("jsonrpc") != JSONRPC:
         raise InvalidMessageError("Invalid request: 'jsonrpc' must be \"2.0\".",
                                   request_id=req_id)

@@ -19,10 +19,13 @@ export at fault).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..core.safe_files import display
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -34,6 +37,8 @@ FILE_LINE = "FBX: "
 #: people whose mean confidence is below this get no rig (the pose model never really saw
 #: them: a false detection, or someone hidden throughout)
 MIN_MEAN_CONFIDENCE = 0.1
+#: prctl(2) option: the signal this process gets when its parent dies (Linux)
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,10 @@ class FbxJob:
     preset: str = "unity"
     smoothing: float = DEFAULT_SMOOTHING
     all_in_one: bool = False
+    #: the process that asked for the FBX: the files are published only while it lives
+    parent_pid: int | None = None
+    #: files no FBX may replace (the video), besides the clip itself
+    protect: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,14 +95,35 @@ def convert(job: FbxJob) -> FbxResult:
         rig[TRACK_ID_PROP] = track.track_id
         apply_track(rig, clip, track.track_id, options, scene)
         rigs.append(rig)
+    may_publish = None if job.parent_pid is None else (lambda: os.getppid() == job.parent_pid)
+    protect = [("motion clip", job.clip), *(("input video", p) for p in job.protect)]
     if job.all_in_one:
-        files = [export_fbx_armatures(rigs, job.fbx, job.preset, scene, unique_bones=True)]
+        files = [export_fbx_armatures(rigs, job.fbx, job.preset, scene, unique_bones=True,
+                                      protect=protect, may_publish=may_publish)]
     elif len(rigs) == 1:  # still named by the person, like every per-person file
         files = export_fbx_per_armature(
-            rigs, person_fbx_path(job.fbx, f"P{tracks[0].track_id}"), job.preset, scene)
+            rigs, person_fbx_path(job.fbx, f"P{tracks[0].track_id}"), job.preset, scene,
+            protect=protect, may_publish=may_publish)
     else:
-        files = export_fbx_per_armature(rigs, job.fbx, job.preset, scene)
+        files = export_fbx_per_armature(rigs, job.fbx, job.preset, scene, protect=protect,
+                                        may_publish=may_publish)
+    if may_publish is not None and not may_publish():
+        raise AnimError("the command that asked for the FBX has ended: nothing was written")
     return FbxResult([r.name for r in rigs], files, skipped)
+
+
+def die_with_parent(parent_pid: int) -> bool:
+    """Ask the kernel (Linux) to kill this process when its parent dies; False when the
+    parent is already gone."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        except (OSError, AttributeError):
+            pass
+    return os.getppid() == parent_pid
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FBX settings for the target pipeline (default unity)")
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                    help=f"smoothing strength 0 (off) .. 1 (default {DEFAULT_SMOOTHING})")
+    p.add_argument("--protect", type=Path, action="append", default=[], metavar="PATH",
+                   help="a file no FBX written may replace (the video); may be repeated")
+    p.add_argument("--parent-pid", type=int, default=None,
+                   help="die with this process (the caller) and never publish the FBX after it")
     return p
 
 
@@ -119,17 +153,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..core.motion_clip import MotionClipError
     from .errors import AnimError
 
-    job = FbxJob(args.clip, args.fbx, args.preset, args.smoothing, args.all_in_one)
+    if args.parent_pid is not None and not die_with_parent(args.parent_pid):
+        sys.stderr.write("clip_to_fbx: error: the command that asked for the FBX has ended\n")
+        return EXIT_ERROR
+    job = FbxJob(args.clip, args.fbx, args.preset, args.smoothing, args.all_in_one,
+                 args.parent_pid, tuple(args.protect))
     try:
         result = convert(job)
     except (AnimError, MotionClipError, OSError) as exc:
-        sys.stderr.write(f"clip_to_fbx: error: {exc}\n")
+        sys.stderr.write(f"clip_to_fbx: error: {_sentence(exc)}\n")
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the edge: one sentence, never a traceback
+        sys.stderr.write(f"clip_to_fbx: error: the FBX could not be made from "
+                         f"{display(job.clip)} ({type(exc).__name__}: {_sentence(exc)})\n")
         return EXIT_ERROR
     for track_id, conf in result.skipped:
         sys.stdout.write(f"person {track_id} left out of the FBX (mean confidence {conf:.2f} "
                          f"< {MIN_MEAN_CONFIDENCE})\n")
-    sys.stdout.writelines(f"{FILE_LINE}{path}\n" for path in result.files)
+    sys.stdout.flush()
+    for path in result.files:  # raw bytes: the caller reads the paths back, whatever they hold
+        sys.stdout.buffer.write(FILE_LINE.encode() + os.fsencode(path) + b"\n")
+    sys.stdout.buffer.flush()
     return EXIT_OK
+
+
+def _sentence(exc: BaseException) -> str:
+    """An error's text on one line, printable whatever bytes the paths in it hold."""
+    return display(" ".join(str(exc).split()))[:500]
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ merge same-named bones of different armatures into one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,9 +21,13 @@ from typing import Any
 
 import bpy
 
+from ..core.safe_files import OutputPathError, check_output, display, publishing
 from .actions import action_fcurves
 from .armature import TRACK_ID_PROP
 from .errors import ExportError
+
+#: (label, path) pairs of inputs an export must never replace (the video, the motion clip)
+Protected = Iterable[tuple[str, "str | Path"]]
 
 
 @dataclass(frozen=True)
@@ -115,12 +119,30 @@ def _selected_only(objects: list[Any], scene: Any) -> Iterator[None]:
         scene.frame_start, scene.frame_end = frames
 
 
-def _target_path(filepath: str | Path, suffix: str) -> Path:
+def _target_path(filepath: str | Path, suffix: str, protect: Protected = ()) -> Path:
+    """The export file, checked: the right extension, an existing folder, not one of the
+    ``protect``ed inputs ((label, path) pairs: the video, the motion clip) and writable."""
     path = Path(filepath)
     if path.suffix.lower() != suffix:
-        raise ExportError(f"export file '{path.name}' must end in {suffix}")
+        raise ExportError(f"export file '{display(path.name)}' must end in {suffix}")
     if not path.parent.is_dir():
-        raise ExportError(f"folder '{path.parent}' does not exist: choose an existing folder")
+        raise ExportError(f"folder '{display(path.parent)}' does not exist: choose an existing folder")
+    try:
+        check_output(path, protect, what="export file")
+    except OutputPathError as exc:
+        raise ExportError(str(exc)) from exc
+    return path
+
+
+def _write_atomically(path: Path, exporter: Callable[[str], set[str]], kind: str,
+                      may_publish: Callable[[], bool] | None = None) -> Path:
+    """Run Blender's ``exporter`` on a temporary file beside ``path`` and rename it over
+    ``path`` only when the export completed: an interrupted or failed export leaves the
+    previous file as it was."""
+    with publishing(path, suffix=path.suffix, may_publish=may_publish) as temp:
+        result = exporter(str(temp))
+        if "FINISHED" not in result or temp.stat().st_size == 0:
+            raise ExportError(f"Blender's {kind} exporter did not write '{display(path)}'")
     return path
 
 
@@ -165,38 +187,48 @@ def _unique_bone_names(armature_objs: Sequence[Any]) -> Iterator[None]:
 
 
 def export_fbx(
-    armature_obj: Any, filepath: str | Path, preset: str | FbxPreset = "unity", scene: Any = None
+    armature_obj: Any, filepath: str | Path, preset: str | FbxPreset = "unity", scene: Any = None,
+    protect: Protected = (),
 ) -> Path:
     """Write the armature, its deformed meshes and its active action to an FBX file."""
-    return export_fbx_armatures([armature_obj], filepath, preset, scene)
+    return export_fbx_armatures([armature_obj], filepath, preset, scene, protect=protect)
 
 
 def export_fbx_per_armature(
     armature_objs: Sequence[Any], filepath: str | Path, preset: str | FbxPreset = "unity",
-    scene: Any = None,
+    scene: Any = None, protect: Protected = (), may_publish: Callable[[], bool] | None = None,
 ) -> list[Path]:
     """One FBX per armature, named by :func:`person_fbx_path` (``walk_P3.fbx``); a single
-    armature is written to ``filepath`` itself. Everything is checked before the first write."""
+    armature is written to ``filepath`` itself. Everything (each file against ``protect``
+    too) is checked before the first write."""
     if not armature_objs:
         raise ExportError("nothing to export: no armature was given")
     for obj in armature_objs:
         _check_armature(obj)
-    _target_path(filepath, ".fbx")
+    _target_path(filepath, ".fbx", protect)
     if len(armature_objs) == 1:
-        return [export_fbx(armature_objs[0], filepath, preset, scene)]
-    return [export_fbx(o, person_fbx_path(filepath, label), preset, scene)
-            for o, label in zip(armature_objs, person_labels(armature_objs))]
+        paths = [Path(filepath)]
+    else:
+        paths = [person_fbx_path(filepath, label) for label in person_labels(armature_objs)]
+    for path in paths:
+        _target_path(path, ".fbx", protect)
+    return [export_fbx_armatures([o], path, preset, scene, protect=protect,
+                                 may_publish=may_publish)
+            for o, path in zip(armature_objs, paths)]
 
 
 def export_fbx_armatures(
     armature_objs: Sequence[Any], filepath: str | Path, preset: str | FbxPreset = "unity",
-    scene: Any = None, unique_bones: bool = False,
+    scene: Any = None, unique_bones: bool = False, protect: Protected = (),
+    may_publish: Callable[[], bool] | None = None,
 ) -> Path:
     """Write several animated armatures (one per person), their deformed meshes and each
     one's active action to ONE FBX file; the frame range covers all actions.
 
     unique_bones: prefix every bone with its person (``P3_pelvis``) in the file (the scene
     keeps its names), so that readers which match bones by name keep the people apart.
+    protect: (label, path) inputs the file must not replace; may_publish: asked before the
+    finished file replaces ``filepath`` (see :func:`..core.safe_files.publishing`).
     """
     if isinstance(preset, str):
         if preset not in FBX_PRESETS:
@@ -206,45 +238,45 @@ def export_fbx_armatures(
         raise ExportError("nothing to export: no armature was given")
     for obj in armature_objs:
         _check_armature(obj)
-    path = _target_path(filepath, ".fbx")
+    path = _target_path(filepath, ".fbx", protect)
     scene = scene or bpy.context.scene
     objects = [*armature_objs, *(m for a in armature_objs for m in deformed_meshes(a))]
     renaming = _unique_bone_names(armature_objs) if unique_bones else nullcontext()
     with renaming, _selected_only(objects, scene):
-        result = bpy.ops.export_scene.fbx(
-            filepath=str(path),
-            use_selection=True,
-            object_types=EXPORT_OBJECT_TYPES,
-            bake_anim=True,
-            bake_anim_use_all_bones=True,
-            bake_anim_use_nla_strips=False,
-            bake_anim_use_all_actions=False,
-            bake_anim_force_startend_keying=True,
-            bake_anim_step=1.0,
-            path_mode="AUTO",
-            **asdict(preset),
-        )
-    if "FINISHED" not in result or not path.is_file():
-        raise ExportError(f"Blender's FBX exporter did not write '{path}'")
-    return path
+        return _write_atomically(path, lambda temp: _fbx_operator(temp, preset), "FBX",
+                                 may_publish)
+
+
+def _fbx_operator(filepath: str, preset: FbxPreset) -> set[str]:
+    return bpy.ops.export_scene.fbx(
+        filepath=filepath,
+        use_selection=True,
+        object_types=EXPORT_OBJECT_TYPES,
+        bake_anim=True,
+        bake_anim_use_all_bones=True,
+        bake_anim_use_nla_strips=False,
+        bake_anim_use_all_actions=False,
+        bake_anim_force_startend_keying=True,
+        bake_anim_step=1.0,
+        path_mode="AUTO",
+        **asdict(preset),
+    )
 
 
 def export_bvh(
-    armature_obj: Any, filepath: str | Path, scene: Any = None, global_scale: float = 1.0
+    armature_obj: Any, filepath: str | Path, scene: Any = None, global_scale: float = 1.0,
+    protect: Protected = (),
 ) -> Path:
     """Write the armature's active action to a BVH file with Blender's exporter."""
     _check_armature(armature_obj)
-    path = _target_path(filepath, ".bvh")
+    path = _target_path(filepath, ".bvh", protect)
     scene = scene or bpy.context.scene
     with _selected_only([armature_obj], scene):
-        result = bpy.ops.export_anim.bvh(
-            filepath=str(path),
+        return _write_atomically(path, lambda temp: bpy.ops.export_anim.bvh(
+            filepath=temp,
             frame_start=scene.frame_start,
             frame_end=scene.frame_end,
             rotate_mode="NATIVE",
             root_transform_only=False,
             global_scale=global_scale,
-        )
-    if "FINISHED" not in result or not path.is_file():
-        raise ExportError(f"Blender's BVH exporter did not write '{path}'")
-    return path
+        ), "BVH")

@@ -22,6 +22,7 @@ import numpy as np
 
 from .motion_clip import TrackMotion
 from .rotations import axis_angle_to_matrix, euler_zxy_from_matrix
+from .safe_files import publishing
 from .smpl_skeleton import JOINT_NAMES, PARENTS
 
 #: camera frame (x right, y down, z forward) -> BVH y-up frame (x right, y up, z towards camera)
@@ -123,16 +124,10 @@ def write_bvh(path: str | os.PathLike[str], skel: BvhSkeleton, rotations: np.nda
     lines = _hierarchy(skel, scale)
     lines += ["MOTION", f"Frames: {num_frames}", f"Frame Time: {frame_time:.8f}"]
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        with tmp.open("w", encoding="ascii", newline="\n") as fh:
-            fh.write("\n".join(lines) + "\n")
-            np.savetxt(fh, data, fmt=f"%.{DECIMALS}f", delimiter=" ")
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with publishing(target, suffix=".bvh") as temp, \
+            temp.open("w", encoding="ascii", newline="\n") as fh:
+        fh.write("\n".join(lines) + "\n")
+        np.savetxt(fh, data, fmt=f"%.{DECIMALS}f", delimiter=" ")
     return target
 
 

@@ -6,6 +6,7 @@ One owner for these facts: the server's model registry, the environment set-up
 The user data folder (``user_data_dir``) is ``$XDG_DATA_HOME/glot-mocap`` or
 ``~/.local/share/glot-mocap`` on Linux, ``~/Library/Application Support/glot-mocap`` on macOS,
 ``%APPDATA%/glot-mocap`` on Windows; it holds ``models/`` and the server's ``server-env/``.
+Logs (the CLI's error log) go to the per-user state folder (``user_state_dir``).
 Model files are found by their official names in, in this order: the chosen models folder,
 the folder named by ``GLOT_MODELS_DIR``, then ``<user data>/models``.
 """
@@ -51,6 +52,22 @@ def user_data_dir(env: Mapping[str, str] | None = None, platform: str | None = N
         base = home / "Library" / "Application Support"
     else:
         base = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else home / ".local" / "share"
+    return base / APP_FOLDER
+
+
+def user_state_dir(env: Mapping[str, str] | None = None, platform: str | None = None) -> Path:
+    """The per-user folder for logs and other state (never a shared temporary folder):
+    ``$XDG_STATE_HOME/glot-mocap`` (``~/.local/state``) on Linux, ``~/Library/Logs/glot-mocap``
+    on macOS, ``%LOCALAPPDATA%\\glot-mocap\\Logs`` on Windows."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    home = Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
+    if platform.startswith("win"):
+        base = Path(env["LOCALAPPDATA"]) if env.get("LOCALAPPDATA") else home / "AppData" / "Local"
+        return base / APP_FOLDER / "Logs"
+    if platform == "darwin":
+        return home / "Library" / "Logs" / APP_FOLDER
+    base = Path(env["XDG_STATE_HOME"]) if env.get("XDG_STATE_HOME") else home / ".local" / "state"
     return base / APP_FOLDER
 
 

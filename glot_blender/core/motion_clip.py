@@ -58,7 +58,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -66,6 +65,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .safe_files import publishing
 
 SCHEMA = "glot-motion/2"
 #: schemas read_clip accepts (glot-motion/1: no world grounding; see docs/motion-clip.md)
@@ -357,20 +358,14 @@ def _camera_arrays(clip: MotionClip) -> dict[str, np.ndarray]:
 
 
 def write_clip(path: str | os.PathLike[str], clip: MotionClip) -> Path:
-    """Write ``clip`` to ``path`` atomically (a failed write leaves no file behind)."""
+    """Write ``clip`` to ``path`` atomically: through a temporary file in the same folder
+    (:func:`.safe_files.publishing`), so a failed write leaves the previous file untouched."""
     target = Path(path)
     if target.suffix != ".npz":
         raise MotionClipError(f"motion clip files end in .npz, got '{target.name}'")
     arrays = _to_arrays(clip)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".glot-clip-", suffix=".npz", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with publishing(target, suffix=".npz") as temp, open(temp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
     return target
 
 

@@ -26,6 +26,8 @@ class ExportRequest:
     kind: str
     preset: str = ""
     all_in_one: bool = False
+    #: (label, path) of the scene's inputs the export must never replace
+    protect: tuple[tuple[str, str], ...] = ()
 
 
 def export_preset_items() -> tuple[tuple[str, str, str], ...]:
@@ -50,11 +52,15 @@ def export_request(
         raise TaskError("No file chosen: pick where to save the export")
     if not _has_motion(obj):
         raise TaskError(f"Armature '{obj.name}' has no motion: press Apply Motion first")
+    settings = context.scene.glot
+    movie = settings.movie_clip.filepath if settings.movie_clip is not None else ""
+    inputs = (("video", settings.video_path), ("video", movie), ("motion clip", settings.clip_path))
     others = [o.name for o in context.selected_objects
               if o is not obj and o.type == "ARMATURE" and _has_motion(o)] if kind == "fbx" else []
     return ExportRequest(
         armatures=(obj.name, *sorted(others)), path=bpy.path.abspath(filepath), kind=kind,
         preset=preset, all_in_one=all_in_one,
+        protect=tuple((label, bpy.path.abspath(p)) for label, p in inputs if p),
     )
 
 
@@ -67,11 +73,13 @@ def export_motion(request: ExportRequest) -> str:
             raise TaskError(f"Armature '{name}' no longer exists")
         objs.append(obj)
     if request.kind == "bvh":
-        return f"Exported {export.export_bvh(objs[0], request.path)}"
+        return f"Exported {export.export_bvh(objs[0], request.path, protect=request.protect)}"
     if request.all_in_one:
-        path = export.export_fbx_armatures(objs, request.path, request.preset, unique_bones=True)
+        path = export.export_fbx_armatures(objs, request.path, request.preset,
+                                            unique_bones=True, protect=request.protect)
         return f"Exported {len(objs)} armatures to {path}"
-    paths = export.export_fbx_per_armature(objs, request.path, request.preset)
+    paths = export.export_fbx_per_armature(objs, request.path, request.preset,
+                                           protect=request.protect)
     if len(paths) == 1:
         return f"Exported {paths[0]}"
     return f"Exported one FBX per person: {', '.join(p.name for p in paths)} in {paths[0].parent}"

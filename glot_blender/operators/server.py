@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import bpy
@@ -35,13 +34,15 @@ LOG_FILE = "server.log"
 
 
 def user_folder(addon_id: str, name: str) -> Path:
-    """A per-user folder of the extension (Blender 4.2+), else one in the temp folder."""
+    """A per-user folder of the extension (Blender 4.2+), else one in the user's own state
+    folder (never a fixed name in the shared temporary folder)."""
     try:
         return Path(bpy.utils.extension_path_user(addon_id, path=name, create=True))
     except (ValueError, AttributeError, RuntimeError):
-        folder = Path(tempfile.gettempdir()) / "glot-mocap" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        from ..core.locations import user_state_dir
+        from ..core.safe_files import private_dir
+
+        return private_dir(user_state_dir() / name)
 
 
 def server_log_path() -> Path:

@@ -64,7 +64,6 @@ def cmd_batch(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int:
         raise BackendUnavailableError(
             "the batch command runs on Ray, which is not installed in this Python: "
             "pip install 'glot-mocap[cluster]'")
-    from ..pipeline import _validate
     from .inputs import collect_items
     from .report import format_table, write_report
     from .runner import BatchSettings, run_batch
@@ -73,7 +72,6 @@ def cmd_batch(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int:
         raise InvalidRequestError("--fbx-all-in-one and --no-fbx contradict each other: drop one")
     items = collect_items(args.inputs, args.outdir)
     template = analyze_options(args, video="", output="batch.npz")
-    _validate(template)
     _prepare_outdir(args.outdir)
     settings = BatchSettings(address=args.address, workers=args.workers,
                              cpus_per_worker=args.cpus_per_worker,
