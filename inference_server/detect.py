@@ -304,8 +304,10 @@ def _check_model_file(path: Path) -> None:
 
 
 def _last_line(exc: BaseException) -> str:
+    """The gist of an (OpenCV) error: its last line without the source-file prefix."""
     lines = str(exc).strip().splitlines()
-    return lines[-1] if lines else type(exc).__name__
+    line = lines[-1] if lines else type(exc).__name__
+    return line.split("error: ", 1)[-1][:200]
 
 
 @dataclass(frozen=True)

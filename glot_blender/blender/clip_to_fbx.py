@@ -68,16 +68,17 @@ class FbxResult:
 
 def convert(job: FbxJob) -> FbxResult:
     """Write ``job.fbx`` with one rig per confident person. Raises AnimError/MotionClipError."""
+    from ..core.motion_clip import read_clip
+
+    clip = read_clip(job.clip)  # a damaged clip is refused before Blender is even loaded
     import bpy
 
-    from ..core.motion_clip import read_clip
     from ..core.smoothing import SmoothingOptions
     from .apply import ApplyOptions, apply_track
     from .armature import TRACK_ID_PROP, create_smpl_armature
     from .errors import AnimError
     from .export import export_fbx_armatures, export_fbx_per_armature, person_fbx_path
 
-    clip = read_clip(job.clip)
     mean_conf = {t.track_id: float(t.confidence.mean()) for t in clip.tracks}
     tracks = [t for t in clip.tracks if mean_conf[t.track_id] >= MIN_MEAN_CONFIDENCE]
     skipped = [(i, c) for i, c in mean_conf.items() if c < MIN_MEAN_CONFIDENCE]

@@ -66,7 +66,16 @@ from typing import Any
 
 import numpy as np
 
-from .safe_files import publishing
+from .clip_values import (
+    MAX_MEMBER_BYTES,
+    MAX_TEXT_BYTES,
+    MAX_TRACKS,
+    MotionClipError,
+    check_clip_values,
+    check_counts,
+)
+from .npz_archive import CheckedNpz
+from .safe_files import display, file_kind, publishing
 
 SCHEMA = "glot-motion/2"
 #: schemas read_clip accepts (glot-motion/1: no world grounding; see docs/motion-clip.md)
@@ -123,10 +132,6 @@ _SCALARS: dict[str, type] = {
 _JSON_SCALARS = ("software", "analysis_options")
 #: scalars older clips may lack, with the value read for them
 _OPTIONAL_SCALARS: dict[str, Any] = {"analysis_options": "{}"}
-
-
-class MotionClipError(ValueError):
-    """A motion clip file that cannot be read or written; the message says why."""
 
 
 @dataclass
@@ -369,15 +374,16 @@ def write_clip(path: str | os.PathLike[str], clip: MotionClip) -> Path:
     return target
 
 
-def _scalar(data: Any, name: str, kind: type, path: Path) -> Any:
+def _scalar(data: CheckedNpz, name: str, kind: type, path: Path) -> Any:
     if name not in data:
         raise MotionClipError(f"'{path.name}' is missing the key '{name}': not a complete motion clip")
-    arr = data[name]
-    if arr.shape != ():
+    if data.header(name).shape != ():  # checked before anything is decompressed
         raise MotionClipError(f"'{path.name}': key '{name}' must be a single value")
+    if kind is str and data.header(name).nbytes > MAX_TEXT_BYTES:
+        raise MotionClipError(f"'{path.name}': key '{name}' is longer than {MAX_TEXT_BYTES} bytes")
     try:
-        return kind(arr.item())
-    except (TypeError, ValueError) as exc:
+        return kind(data[name].item())
+    except (TypeError, ValueError, OverflowError) as exc:
         raise MotionClipError(f"'{path.name}': key '{name}' is not a {kind.__name__}") from exc
 
 
@@ -394,15 +400,27 @@ def _refine_fields(data: Any, prefix: str, p: Path) -> dict[str, Any]:
 def read_clip(path: str | os.PathLike[str]) -> MotionClip:
     """Read and fully validate a motion clip; raises :class:`MotionClipError` on any defect."""
     p = Path(path)
-    if not p.is_file():
-        raise MotionClipError(f"motion clip '{p}' does not exist")
+    if not p.exists():
+        raise MotionClipError(f"motion clip '{display(p)}' does not exist")
+    kind = file_kind(p)
+    if kind is not None:
+        raise MotionClipError(f"motion clip '{display(p)}' is {kind}, not a file")
     try:
-        with np.load(p, allow_pickle=False) as data:
-            return _from_npz(data, p)
-    except MotionClipError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise MotionClipError(f"'{p.name}' is not a readable motion clip ({exc})") from exc
+        with CheckedNpz(p, MAX_MEMBER_BYTES) as data:
+            clip = _from_npz(data, p)
+        check_clip_values(clip, p.name)
+        return clip
+    except MotionClipError as exc:
+        if p.name in str(exc):
+            raise
+        raise MotionClipError(f"'{display(p.name)}': {exc}") from exc
+    except RecursionError as exc:
+        raise MotionClipError(f"'{display(p.name)}' holds text nested too deeply to read") from exc
+    except (OSError, ValueError, TypeError, OverflowError, KeyError, IndexError, MemoryError,
+            zipfile.BadZipFile, EOFError) as exc:  # only MotionClipError leaves read_clip
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise MotionClipError(f"'{display(p.name)}' is not a readable motion clip "
+                              f"({reason})") from exc
 
 
 def _from_npz(data: Any, p: Path) -> MotionClip:
@@ -419,14 +437,18 @@ def _from_npz(data: Any, p: Path) -> MotionClip:
     for name in _JSON_SCALARS:
         try:
             values[name] = json.loads(values[name] or "{}")
-        except json.JSONDecodeError as exc:
-            raise MotionClipError(f"'{p.name}': '{name}' is not valid JSON") from exc
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise MotionClipError(f"'{p.name}': '{name}' is not valid JSON (or nested too "
+                                  "deeply)") from exc
         if not isinstance(values[name], dict):
             raise MotionClipError(f"'{p.name}': '{name}' is not a JSON object")
+    check_counts(values, p.name)
     if "tracks" not in data:
         raise MotionClipError(f"'{p.name}' is missing the key 'tracks'")
+    track_ids = _track_ids(data, p)
     tracks = []
-    for tid in np.asarray(data["tracks"]).reshape(-1).tolist():
+    for tid in track_ids:
+        _check_track_headers(data, f"track_{tid}/", int(values["frame_count"]), schema, p)
         fields = {}
         for name in (*_TRACK_FIELDS, _REST_FIELD):
             key = f"track_{tid}/{name}"
@@ -445,12 +467,54 @@ def _from_npz(data: Any, p: Path) -> MotionClip:
     return clip
 
 
+def _track_ids(data: CheckedNpz, p: Path) -> list[int]:
+    """The person ids: a 1-D integer member of at most MAX_TRACKS distinct ids."""
+    head = data.header("tracks")
+    if len(head.shape) > 1 or head.dtype.kind not in "iu" or \
+            (head.shape and head.shape[0] > MAX_TRACKS):
+        raise MotionClipError(f"'{p.name}': 'tracks' must list at most {MAX_TRACKS} integer "
+                              f"person ids, found {head.dtype.str} {head.shape}")
+    ids = np.asarray(data["tracks"]).reshape(-1).tolist()
+    if len(set(ids)) != len(ids):
+        raise MotionClipError(f"'{p.name}' lists a person id twice: {ids[:20]}")
+    return ids
+
+
+def _check_track_headers(data: CheckedNpz, prefix: str, frame_count: int, schema: str,
+                         p: Path) -> None:
+    """Every array of one track has the shape the schema gives it, with N (its frames) at
+    most ``frame_count``: checked on the npy headers, before anything is decompressed."""
+    key = prefix + "frame_ids"
+    if key not in data:
+        raise MotionClipError(f"'{p.name}' is missing '{key}'")
+    shape = data.header(key).shape
+    n = shape[0] if len(shape) == 1 else -1
+    if not 1 <= n <= max(frame_count, 1):
+        raise MotionClipError(f"'{p.name}': '{key}' has shape {shape}: a track has 1 to "
+                              f"frame_count ({frame_count}) frames")
+    expected = {name: (n, *trailing) for name, (trailing, _) in _TRACK_FIELDS.items()}
+    expected[_REST_FIELD] = (NUM_JOINTS, 3)
+    if schema != READABLE_SCHEMAS[0]:
+        expected.update({name: (n, 3) for name in _WORLD_FIELDS})
+    for name, want in expected.items():
+        key = prefix + name
+        if key in data and data.header(key).shape != want:
+            raise MotionClipError(f"'{p.name}': '{key}' has shape {data.header(key).shape}, "
+                                  f"expected {want}")
+
+
 def _read_camera(data: Any, p: Path) -> CameraTrajectory | None:
     """The v2 camera solve, None when the clip has none (a v2 clip without world grounding)."""
     if "camera_rotation" not in data:
         return None
     if "camera_position" not in data:
         raise MotionClipError(f"'{p.name}' has camera_rotation but no camera_position")
+    frames = max(int(_scalar(data, "frame_count", int, p)), 1)
+    for key, trailing in (("camera_rotation", (3, 3)), ("camera_position", (3,))):
+        shape = data.header(key).shape
+        if len(shape) != 1 + len(trailing) or shape[1:] != trailing or shape[0] > frames:
+            raise MotionClipError(f"'{p.name}': '{key}' has shape {shape}, expected "
+                                  f"(frames, {', '.join(map(str, trailing))})")
     values = {attr: _scalar(data, key, kind, p) for key, (attr, kind) in _CAMERA_SCALARS.items()}
     return CameraTrajectory(np.asarray(data["camera_rotation"]),
                             np.asarray(data["camera_position"]), **values)

@@ -92,6 +92,10 @@ class ChumpyStandIn:
         return x
 
 
+#: the largest dense matrix a sparse one may turn into (SMPL's J_regressor is 24 x 6890)
+MAX_DENSE_VALUES = 64 * 10_475
+
+
 class SparseStandIn:
     """Holds the pickled state of a scipy CSC matrix; :meth:`value` rebuilds it densely."""
     #: the pickled attribute dict (set by unpickling)
@@ -100,9 +104,19 @@ class SparseStandIn:
     def __setstate__(self, state: Any) -> None:
         self.state = state if isinstance(state, dict) else {}
 
-    def value(self) -> np.ndarray:
+    def value(self, expected: tuple[int, int] | None = None) -> np.ndarray:
+        """The dense matrix; TypeError when its claimed shape is not ``expected`` (checked
+        before anything is allocated: a claim of 10^12 rows costs nothing)."""
         st = self.state
         shape = st.get("_shape", st.get("shape"))
+        try:
+            shape = tuple(int(d) for d in shape)
+        except (TypeError, ValueError, OverflowError):
+            raise TypeError(f"a sparse matrix with the shape {str(shape)[:40]}") from None
+        if expected is not None and shape != tuple(expected):
+            raise TypeError(f"a sparse matrix of shape {shape}, expected {tuple(expected)}")
+        if len(shape) != 2 or min(shape) < 0 or shape[0] * shape[1] > MAX_DENSE_VALUES:
+            raise TypeError(f"a sparse matrix of shape {shape}, too large to be an SMPL regressor")
         data, indices, indptr = (np.asarray(st.get(k)) for k in ("data", "indices", "indptr"))
         if shape is None or len(shape) != 2 or indptr.ndim != 1 or indptr.size != shape[1] + 1 \
                 or data.size != indices.size or indptr[-1] != data.size:
@@ -195,8 +209,11 @@ def _unpickle(path: Path) -> Any:
             from None
 
 
-def _plain(value: Any) -> Any:
-    """Stand-ins -> numpy arrays; anything else unchanged."""
+def _plain(value: Any, expected: tuple[int, ...] | None = None) -> Any:
+    """Stand-ins -> numpy arrays (a sparse one only when it claims the ``expected`` shape);
+    anything else unchanged."""
+    if isinstance(value, SparseStandIn):
+        return value.value(expected if expected is not None and len(expected) == 2 else None)
     if isinstance(value, STAND_INS):
         return value.value()
     return value
@@ -205,7 +222,7 @@ def _plain(value: Any) -> Any:
 def _array(model: dict, key: str, shape: tuple[int, ...], path: Path, dtype: type) -> np.ndarray:
     """``model[key]`` as a numpy array of ``shape`` (last dim of shapedirs may be longer)."""
     try:
-        arr = np.asarray(_plain(model[key]))
+        arr = np.asarray(_plain(model[key], shape))
     except TypeError as exc:
         raise SMPLPickleError(f"{path} is not an SMPL model file: '{key}' is {exc}.") from None
     if key == "shapedirs" and arr.ndim == 3 and arr.shape[:2] == shape[:2] \
