@@ -32,9 +32,9 @@ def snapshot(folder: Path) -> dict[bytes, str]:
     return out
 
 
-def processes_mentioning(text: str) -> list[int]:
-    """Pids of live processes (not zombies) whose command line holds ``text``."""
-    needle = os.fsencode(text)
+def processes_mentioning(*texts: str) -> list[int]:
+    """Pids of live processes (not zombies) whose command line holds every one of ``texts``."""
+    needles = [os.fsencode(t) for t in texts]
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -44,7 +44,7 @@ def processes_mentioning(text: str) -> list[int]:
             state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if needle in cmdline and state != "Z":
+        if all(n in cmdline for n in needles) and state != "Z":
             found.append(int(entry))
     return found
 
