@@ -169,6 +169,15 @@ class GLOT_PG_scene(PropertyGroup):
                     "at the world origin: the camera view shows each rig over its person"
                 ),
             ),
+            (
+                "world",
+                "In the World",
+                (
+                    "Everyone on one floor, walking where they walked, the camera's own motion "
+                    "removed (clips with a camera solve; the default for them): Set Up Camera "
+                    "flies the camera along the solved path over the video"
+                ),
+            ),
         ),
         default="camera",
     )

@@ -42,6 +42,7 @@ from ..core.retarget import (
 )
 from ..core.smoothing import SmoothingOptions, smooth_track
 from ..core.smpl_skeleton import JOINT_NAMES
+from ..core.world_frame import WorldMotionError, world_as_camera_track
 from .armature import smpl_rest_in_blender, target_skeleton
 from .errors import AnimError, MissingBonesError
 from .evaluated import is_evaluated, measure_skeleton, needs_measurement
@@ -55,9 +56,10 @@ REQUIRED_JOINTS: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
 )
-#: root placement when root motion is on: "origin" (starts at the rig's rest position) or
-#: "camera" (pelvis where the video shows it, the camera at the world origin)
-ROOT_PLACEMENTS = ("origin", "camera")
+#: root placement when root motion is on: "origin" (starts at the rig's rest position),
+#: "camera" (pelvis where the video shows it, the camera at the world origin) or "world"
+#: (the clip's world motion: everyone on one floor, z = 0; clips with a camera solve)
+ROOT_PLACEMENTS = ("origin", "camera", "world")
 
 BoneMap = Mapping[str, "str | Sequence[str]"]
 
@@ -72,8 +74,9 @@ class ApplyOptions:
     (rigs made by :func:`.armature.create_smpl_armature`), else the best-fitting preset,
     else name-pattern auto-mapping.
     root_motion: keep the horizontal trajectory (off: in place, vertical motion kept).
-    root_placement: "origin" (motion starts at the rig's rest position) or "camera" (as seen
-    from the video camera, which sits at the world origin looking along +y).
+    root_placement: "origin" (motion starts at the rig's rest position), "camera" (as seen
+    from the video camera, which sits at the world origin looking along +y) or "world" (the
+    clip's world motion, core.world_frame: everyone on the clip's floor at z = 0).
     frame_offset: added to every key's frame (the clip's first analysed frame is frame 1).
     smoothing: core smoothing run on the raw track first (the clip itself is never changed,
     so it can be re-applied with other settings).
@@ -110,7 +113,10 @@ class ApplyOptions:
 
     @property
     def retarget_mode(self) -> str:
-        return self.root_placement if self.root_motion else "in_place"
+        """World motion is retargeted as camera-frame motion of a camera at the origin."""
+        if not self.root_motion:
+            return "in_place"
+        return "camera" if self.root_placement == "world" else self.root_placement
 
 
 def is_smpl_rig(armature_obj: Any) -> bool:
@@ -291,6 +297,11 @@ def prepare_track(
         track = clip.track(track_id)
     except KeyError as exc:
         raise AnimError(f"the motion clip has no person {track_id}; it has {clip.track_ids}") from exc
+    if options.root_placement == "world":
+        try:
+            track = world_as_camera_track(track)
+        except WorldMotionError as exc:
+            raise AnimError(str(exc)) from exc
     plain = target_skeleton(armature_obj)
     bone_map = validated_bone_map(armature_obj, plain, choose_bone_map(armature_obj, options),
                                   options.required_joints)

@@ -290,12 +290,16 @@ def reapply_motion(
     return [item.obj for item in done]
 
 
-def place_as_filmed(scene: bpy.types.Scene, request: ApplyRequest) -> list[bpy.types.Object]:
+def place_as_filmed(scene: bpy.types.Scene, request: ApplyRequest,
+                    placement: str = "camera") -> list[bpy.types.Object]:
     """Re-apply the clip's rigs placed "At Origin" with the "camera" placement, where the
     video camera (Set Up Camera) sees them; rigs in place (root motion off) or already as
-    filmed are left alone. Returns the rigs moved (all or nothing)."""
-    rigs = [o for o in rigs_of_clip(scene, request.clip_path) if o.get(PLACEMENT_PROP) == "origin"]
+    filmed are left alone. With ``placement`` "world" (a camera flying the solved path) the
+    rigs placed "At Origin" or "As Filmed" go to the world instead. Returns the rigs moved
+    (all or nothing)."""
+    moving = ("origin", "camera") if placement == "world" else ("origin",)
+    rigs = [o for o in rigs_of_clip(scene, request.clip_path) if o.get(PLACEMENT_PROP) in moving]
     if not rigs:
         return []
-    as_filmed = dataclasses.replace(request, root_motion=True, root_placement="camera")
+    as_filmed = dataclasses.replace(request, root_motion=True, root_placement=placement)
     return reapply_motion(scene, as_filmed, rigs)

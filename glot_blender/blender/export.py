@@ -84,6 +84,11 @@ def _check_armature(obj: Any) -> None:
         )
 
 
+def _check_camera(obj: Any) -> None:
+    if obj is not None and getattr(obj, "type", None) != "CAMERA":
+        raise ExportError(f"'{getattr(obj, 'name', obj)}' is not a camera object")
+
+
 def deformed_meshes(armature_obj: Any) -> list[Any]:
     """Mesh objects with an Armature modifier pointing at ``armature_obj``."""
     return [
@@ -188,23 +193,27 @@ def _unique_bone_names(armature_objs: Sequence[Any]) -> Iterator[None]:
 
 def export_fbx(
     armature_obj: Any, filepath: str | Path, preset: str | FbxPreset = "unity", scene: Any = None,
-    protect: Protected = (),
+    protect: Protected = (), camera: Any = None,
 ) -> Path:
-    """Write the armature, its deformed meshes and its active action to an FBX file."""
-    return export_fbx_armatures([armature_obj], filepath, preset, scene, protect=protect)
+    """Write the armature, its deformed meshes and its active action to an FBX file (and
+    ``camera``, a camera object with its animation, when given)."""
+    return export_fbx_armatures([armature_obj], filepath, preset, scene, protect=protect,
+                                camera=camera)
 
 
 def export_fbx_per_armature(
     armature_objs: Sequence[Any], filepath: str | Path, preset: str | FbxPreset = "unity",
     scene: Any = None, protect: Protected = (), may_publish: Callable[[], bool] | None = None,
+    camera: Any = None,
 ) -> list[Path]:
     """One FBX per armature, named by :func:`person_fbx_path` (``walk_P3.fbx``); a single
-    armature is written to ``filepath`` itself. Everything (each file against ``protect``
-    too) is checked before the first write."""
+    armature is written to ``filepath`` itself; ``camera`` goes into each file. Everything
+    (each file against ``protect`` too) is checked before the first write."""
     if not armature_objs:
         raise ExportError("nothing to export: no armature was given")
     for obj in armature_objs:
         _check_armature(obj)
+    _check_camera(camera)
     _target_path(filepath, ".fbx", protect)
     if len(armature_objs) == 1:
         paths = [Path(filepath)]
@@ -213,14 +222,14 @@ def export_fbx_per_armature(
     for path in paths:
         _target_path(path, ".fbx", protect)
     return [export_fbx_armatures([o], path, preset, scene, protect=protect,
-                                 may_publish=may_publish)
+                                 may_publish=may_publish, camera=camera)
             for o, path in zip(armature_objs, paths)]
 
 
 def export_fbx_armatures(
     armature_objs: Sequence[Any], filepath: str | Path, preset: str | FbxPreset = "unity",
     scene: Any = None, unique_bones: bool = False, protect: Protected = (),
-    may_publish: Callable[[], bool] | None = None,
+    may_publish: Callable[[], bool] | None = None, camera: Any = None,
 ) -> Path:
     """Write several animated armatures (one per person), their deformed meshes and each
     one's active action to ONE FBX file; the frame range covers all actions.
@@ -229,6 +238,7 @@ def export_fbx_armatures(
     keeps its names), so that readers which match bones by name keep the people apart.
     protect: (label, path) inputs the file must not replace; may_publish: asked before the
     finished file replaces ``filepath`` (see :func:`..core.safe_files.publishing`).
+    camera: a camera object written too, with its animation (Set Up Camera's solved path).
     """
     if isinstance(preset, str):
         if preset not in FBX_PRESETS:
@@ -238,20 +248,26 @@ def export_fbx_armatures(
         raise ExportError("nothing to export: no armature was given")
     for obj in armature_objs:
         _check_armature(obj)
+    _check_camera(camera)
     path = _target_path(filepath, ".fbx", protect)
     scene = scene or bpy.context.scene
     objects = [*armature_objs, *(m for a in armature_objs for m in deformed_meshes(a))]
+    types = EXPORT_OBJECT_TYPES
+    if camera is not None:
+        objects.append(camera)
+        types = types | {"CAMERA"}
     renaming = _unique_bone_names(armature_objs) if unique_bones else nullcontext()
     with renaming, _selected_only(objects, scene):
-        return _write_atomically(path, lambda temp: _fbx_operator(temp, preset), "FBX",
+        return _write_atomically(path, lambda temp: _fbx_operator(temp, preset, types), "FBX",
                                  may_publish)
 
 
-def _fbx_operator(filepath: str, preset: FbxPreset) -> set[str]:
+def _fbx_operator(filepath: str, preset: FbxPreset,
+                  object_types: set[str] = EXPORT_OBJECT_TYPES) -> set[str]:
     return bpy.ops.export_scene.fbx(
         filepath=filepath,
         use_selection=True,
-        object_types=EXPORT_OBJECT_TYPES,
+        object_types=object_types,
         bake_anim=True,
         bake_anim_use_all_bones=True,
         bake_anim_use_nla_strips=False,

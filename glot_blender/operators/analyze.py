@@ -105,6 +105,10 @@ def load_clip_into_scene(
         item.refine_error_px = error if error == error else -1.0  # NaN: no 2D evidence
         item.use = True
     settings.tracks_index = 0
+    if clip.has_world:  # world placement is the default for clips with a camera solve
+        settings.root_placement = "world"
+    elif settings.root_placement == "world":
+        settings.root_placement = "camera"
     if smoothing is not None:
         settings.smoothing = smoothing
     detector = str(clip.analysis_options.get("detector", ""))  # as asked: "auto" says nothing

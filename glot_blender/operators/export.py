@@ -19,7 +19,8 @@ from .reporting import TaskError, run_reported
 class ExportRequest:
     """Export ``armatures`` (with their actions; the active one first) to ``path`` as
     ``kind`` ("fbx" | "bvh": the first armature only); several FBX armatures go one file
-    per person unless ``all_in_one``."""
+    per person unless ``all_in_one``; ``camera``: a camera object written into each FBX too
+    ('' = none)."""
 
     armatures: tuple[str, ...]
     path: str
@@ -28,6 +29,7 @@ class ExportRequest:
     all_in_one: bool = False
     #: (label, path) of the scene's inputs the export must never replace
     protect: tuple[tuple[str, str], ...] = ()
+    camera: str = ""
 
 
 def export_preset_items() -> tuple[tuple[str, str, str], ...]:
@@ -41,10 +43,11 @@ def _has_motion(obj: bpy.types.Object) -> bool:
 
 
 def export_request(
-    context: bpy.types.Context, filepath: str, kind: str, preset: str, all_in_one: bool = False
+    context: bpy.types.Context, filepath: str, kind: str, preset: str, all_in_one: bool = False,
+    include_camera: bool = False,
 ) -> ExportRequest:
     """The active armature, which must carry motion, then (FBX) the other selected armatures
-    with motion, and the chosen file."""
+    with motion, the chosen file, and with ``include_camera`` the scene's camera."""
     obj = context.active_object
     if obj is None or obj.type != "ARMATURE":
         raise TaskError("Select the armature to export (it must be the active object)")
@@ -57,9 +60,14 @@ def export_request(
     inputs = (("video", settings.video_path), ("video", movie), ("motion clip", settings.clip_path))
     others = [o.name for o in context.selected_objects
               if o is not obj and o.type == "ARMATURE" and _has_motion(o)] if kind == "fbx" else []
+    camera = ""
+    if include_camera and kind == "fbx":
+        if context.scene.camera is None:
+            raise TaskError("The scene has no camera to include: press Set Up Camera first")
+        camera = context.scene.camera.name
     return ExportRequest(
         armatures=(obj.name, *sorted(others)), path=bpy.path.abspath(filepath), kind=kind,
-        preset=preset, all_in_one=all_in_one,
+        preset=preset, all_in_one=all_in_one, camera=camera,
         protect=tuple((label, bpy.path.abspath(p)) for label, p in inputs if p),
     )
 
@@ -74,12 +82,16 @@ def export_motion(request: ExportRequest) -> str:
         objs.append(obj)
     if request.kind == "bvh":
         return f"Exported {export.export_bvh(objs[0], request.path, protect=request.protect)}"
+    camera = bpy.data.objects.get(request.camera) if request.camera else None
+    if request.camera and camera is None:
+        raise TaskError(f"Camera '{request.camera}' no longer exists")
     if request.all_in_one:
         path = export.export_fbx_armatures(objs, request.path, request.preset,
-                                            unique_bones=True, protect=request.protect)
+                                            unique_bones=True, protect=request.protect,
+                                            camera=camera)
         return f"Exported {len(objs)} armatures to {path}"
     paths = export.export_fbx_per_armature(objs, request.path, request.preset,
-                                           protect=request.protect)
+                                           protect=request.protect, camera=camera)
     if len(paths) == 1:
         return f"Exported {paths[0]}"
     return f"Exported one FBX per person: {', '.join(p.name for p in paths)} in {paths[0].parent}"
@@ -109,6 +121,11 @@ class GLOT_OT_export_fbx(bpy.types.Operator, ExportHelper):
         "its person (P3_pelvis) so that other readers keep them apart, instead of one file "
         "per person (NAME_P3.fbx)",
     )
+    include_camera: BoolProperty(
+        name="Include Camera",
+        description="Also write the scene's camera with its animation (Set Up Camera with "
+        "placement In the World makes it fly the solved camera path)",
+    )
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -121,7 +138,8 @@ class GLOT_OT_export_fbx(bpy.types.Operator, ExportHelper):
         return run_reported(
             self,
             lambda: export_motion(
-                export_request(context, self.filepath, "fbx", self.preset, self.all_in_one)
+                export_request(context, self.filepath, "fbx", self.preset, self.all_in_one,
+                               self.include_camera)
             ),
         )
 

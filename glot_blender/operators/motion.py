@@ -40,6 +40,7 @@ def camera_request(context: bpy.types.Context) -> CameraRequest:
         video = str(video_path_of(context))
     except TaskError:
         video = ""
+    world = context.scene.glot.root_placement == "world" and clip.has_world
     return CameraRequest(
         width=clip.width,
         height=clip.height,
@@ -47,6 +48,7 @@ def camera_request(context: bpy.types.Context) -> CameraRequest:
         video=video,
         frame_offset=int(context.scene.glot.frame_offset),
         start_frame=int(clip.start_frame),
+        trajectory=clip.camera if world else None,
     )
 
 
@@ -193,6 +195,8 @@ class GLOT_OT_setup_camera(bpy.types.Operator):
                 context.scene, camera_request(context), motion_request(context)
             )
             message = f"Camera '{cam.name}' set up: {cam.data.lens:.1f} mm lens"
+            if cam.animation_data is not None:
+                message += ", flying the solved camera path"
             if settings.root_placement == "origin":  # what Apply does next agrees with it
                 settings.root_placement = "camera"
                 message += "; Placement set to As Filmed"

@@ -151,9 +151,11 @@ def test_loading_a_clip_says_which_backend_made_it(ext, first_analysis, loaded):
 
 
 def test_default_apply_and_camera_show_each_rig_over_its_person(ext, loaded):
-    """Defaults (Placement As Filmed), Apply then Set Up Camera: on every frame where the
-    person was detected, the rig's pelvis projects inside the person's box."""
-    assert bpy.context.scene.glot.root_placement == "camera"
+    """Defaults (Placement In the World for a clip with a camera solve, with Set Up Camera
+    flying the solved path; As Filmed otherwise), Apply then Set Up Camera: on every frame
+    where the person was detected, the rig's pelvis projects inside the person's box."""
+    assert loaded.has_world
+    assert bpy.context.scene.glot.root_placement == "world"
     assert bpy.ops.glot.apply_motion() == {"FINISHED"}
     assert bpy.ops.glot.setup_camera() == {"FINISHED"}
     scene, people = bpy.context.scene, seen(loaded)
