@@ -192,8 +192,8 @@ class BatchRun:
                 if not self.running:
                     self._fail_pending("no worker is left to analyse it (every worker died)")
                     break
-                ready, _ = self.ray.wait(list(self.running), num_returns=len(self.running),
-                                         timeout=POLL_S)
+                # back as soon as one video is finished, or after POLL_S for the progress bar
+                ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=POLL_S)
                 for ref in ready:
                     self._finish(ref)
                 self._poll_status()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from batch_support import REPO
 
 from inference_server.batch.inputs import collect_items
 from inference_server.batch.runner import BatchSettings, plan_workers
@@ -65,3 +69,29 @@ def test_worker_plan_fits_the_cluster_or_says_why():
         plan_workers(BatchSettings(gpus_per_worker=1), cpus4, videos=10)
     with pytest.raises(InvalidRequestError, match="--workers must be 1 or more"):
         plan_workers(BatchSettings(workers=0), cpus4, videos=10)
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], check=False, capture_output=True,
+                          text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                          timeout=300)
+
+
+def test_only_batch_imports_ray_and_without_ray_it_says_what_to_install(tmp_path):
+    imports = _python(
+        "import sys\n"
+        "import inference_server.cli as cli, inference_server.server, inference_server.pipeline\n"
+        "cli.build_parser().parse_args(['batch', 'x.mp4', '-o', 'out'])\n"
+        "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))\n")
+    assert imports.returncode == 0, imports.stderr
+    assert imports.stdout.strip() == "[]"
+    video = tmp_path / "take.mp4"
+    video.write_bytes(b"x")
+    missing = _python(  # a Python without Ray: the import system finds no 'ray'
+        "import sys\nsys.modules['ray'] = None\nfrom inference_server.cli import main\n"
+        f"sys.exit(main(['batch', {str(video)!r}, '-o', {str(tmp_path / 'out')!r}]))\n")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (
+        "glot-mocap: error: the batch command runs on Ray, which is not installed in this "
+        "Python: pip install 'glot-mocap[cluster]'")
+    assert not (tmp_path / "out").exists()
