@@ -11,7 +11,8 @@ backend on synthetic model files):
   model loading.
 Prints frames/s of each, the 2-worker / 1-worker ratio (goal >= 1.7 on 2 cores), the batch's
 overhead per video against the warm engine (goal <= 5%), the speed-up over the shell loop,
-and each batch worker's peak memory. The overhead is also given without the one model load a
+each batch worker's peak memory, and the same in CPU seconds (driver, workers and Ray's own
+processes), which hold on a shared machine where wall-clock ratios do not. The overhead is also given without the one model load a
 worker pays (the warm engine paid it before its clock started). The last line is one JSON object with every figure.
 
     python benchmarks/batch.py [--videos 6] [--frames 48] [--address HOST:PORT] [--no-loop]
@@ -70,8 +71,9 @@ def shell_loop(videos: list[Path], models: Path, out: Path) -> float:
     return time.perf_counter() - t0
 
 
-def warm_engine(videos: list[Path], models: Path, out: Path) -> tuple[float, float]:
-    """(seconds for all videos with the models loaded, seconds the first load took)."""
+def warm_engine(videos: list[Path], models: Path, out: Path) -> tuple[float, float, float]:
+    """(wall seconds for all videos with the models loaded, CPU seconds of the same, wall
+    seconds of the first video with the model loading)."""
     import torch
 
     from inference_server.pipeline import Engine
@@ -82,25 +84,57 @@ def warm_engine(videos: list[Path], models: Path, out: Path) -> tuple[float, flo
     t0 = time.perf_counter()
     engine.analyze(replace(options, video=videos[0], output=out / "warmup.npz"))
     first = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for video in videos:
         engine.analyze(replace(options, video=video, output=out / f"{video.stem}.npz"))
-    return time.perf_counter() - t0, first
+    return time.perf_counter() - t0, time.process_time() - c0, first
+
+
+def _tree_cpu_s(root: int, skip: set[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of every live descendant of ``root`` not in ``skip``."""
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parent[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    found = {}
+    for pid, seconds in cpu.items():
+        p = pid
+        while p in parent and p != root:
+            p = parent[p]
+        if p == root and pid != root and pid not in skip:
+            found[pid] = seconds
+    return found
 
 
 def batch(videos: list[Path], models: Path, out: Path, workers: int, address: str | None):
     from inference_server.batch.inputs import collect_items
     from inference_server.batch.runner import BatchSettings, run_batch
 
+    """(wall seconds, CPU seconds of the driver, the workers and Ray's own local processes,
+    summary)."""
     items = collect_items([str(v) for v in videos], out)
     settings = BatchSettings(address=address, workers=workers, write_fbx=False, force=True)
-    t0 = time.perf_counter()
+    ray_before = _tree_cpu_s(os.getpid(), skip=set())
+    t0, c0 = time.perf_counter(), time.process_time()
     summary = run_batch(items, analyze_options(models), settings)
-    seconds = time.perf_counter() - t0
+    seconds, driver_cpu = time.perf_counter() - t0, time.process_time() - c0
     bad = [r for r in summary.results if r.status != "done"]
     if bad:
         raise SystemExit(f"batch failed: {bad[0].rel}: {bad[0].reason}")
-    return seconds, summary
+    workers_cpu: dict[int, float] = {}
+    for r in summary.results:
+        workers_cpu[r.worker_pid] = max(workers_cpu.get(r.worker_pid, 0.0), r.worker_cpu_s)
+    ray_after = _tree_cpu_s(os.getpid(), skip=set(workers_cpu))
+    ray_cpu = sum(v - ray_before.get(pid, 0.0) for pid, v in ray_after.items())
+    parts = {"driver": driver_cpu, "workers": sum(workers_cpu.values()), "ray": ray_cpu}
+    return seconds, parts, summary
 
 
 def main() -> None:
@@ -129,17 +163,22 @@ def main() -> None:
             loop_s = shell_loop(videos, models, tmp_path / "loop")
             figures["shell_loop_fps"] = round(frames / loop_s, 2)
             print(f"analyze, shell loop : {loop_s:7.1f} s  {frames / loop_s:6.2f} frames/s")
-        warm_s, first_s = warm_engine(videos, models, tmp_path / "warm")
+        warm_s, warm_cpu, first_s = warm_engine(videos, models, tmp_path / "warm")
         figures["warm_engine_fps"] = round(frames / warm_s, 2)
+        figures["warm_engine_cpu_s_per_video"] = round(warm_cpu / args.videos, 2)
         figures["model_load_and_first_video_s"] = round(first_s, 2)
         print(f"analyze, warm engine: {warm_s:7.1f} s  {frames / warm_s:6.2f} frames/s "
               f"(first video with model loading: {first_s:.1f} s)")
 
         def run_batches() -> None:
             for workers in (1, args.workers):
-                seconds, summary = batch(videos, models, tmp_path / f"batch{workers}", workers,
-                                         args.address)
+                seconds, parts, summary = batch(videos, models, tmp_path / f"batch{workers}",
+                                                workers, args.address)
                 figures[f"batch{workers}_fps"] = round(frames / seconds, 2)
+                figures[f"batch{workers}_cpu_s_per_video"] = round(
+                    sum(parts.values()) / args.videos, 2)
+                for name, cpu in parts.items():
+                    figures[f"batch{workers}_{name}_cpu_s"] = round(cpu, 2)
                 peak = max(r.peak_rss_mb for r in summary.results)
                 figures[f"batch{workers}_worker_peak_mb"] = round(peak)
                 print(f"batch, {workers} worker(s)   : {seconds:7.1f} s  "
@@ -162,11 +201,22 @@ def main() -> None:
     if "shell_loop_fps" in figures:
         figures["speedup_parallel_vs_shell_loop"] = round(
             figures[f"batch{args.workers}_fps"] / figures["shell_loop_fps"], 2)
+    # CPU seconds do not depend on what else the machine runs: the overhead in CPU terms, and
+    # the speed-up 2 workers would reach on 2 idle cores if they ran fully in parallel
+    cpu1, cpu2 = (figures[f"batch{w}_cpu_s_per_video"] for w in (1, args.workers))
+    figures["batch1_cpu_overhead_vs_warm_engine"] = round(
+        cpu1 / figures["warm_engine_cpu_s_per_video"] - 1.0, 3)
+    figures["parallel_ratio_on_idle_cores_from_cpu"] = round(args.workers * cpu1 / cpu2, 3)
     figures["load_avg_1min"] = round(os.getloadavg()[0], 2)
     print(f"{args.workers} workers / 1 worker: {ratio:.2f}x (goal >= 1.7 on 2 cores); "
           f"batch overhead per video vs warm engine: {100 * overhead:+.1f}% (goal <= 5%), "
           f"{100 * figures['batch1_overhead_without_model_load']:+.1f}% without the one model "
           f"load ({load_s:.1f} s)")
+    print(f"CPU seconds per video: warm engine {figures['warm_engine_cpu_s_per_video']}, "
+          f"batch 1 worker {cpu1} ({100 * figures['batch1_cpu_overhead_vs_warm_engine']:+.1f}%), "
+          f"{args.workers} workers {cpu2}: {args.workers} workers on idle cores would run "
+          f"{figures['parallel_ratio_on_idle_cores_from_cpu']:.2f}x as fast "
+          f"(load average now {figures['load_avg_1min']})")
     print(json.dumps(figures))
 
 

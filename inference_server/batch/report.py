@@ -19,7 +19,8 @@ STATUSES = ("done", "skipped", "failed", "cancelled", "not started")
 class ItemResult:
     """What became of one video. ``reason``: the one-sentence error (failed) or why it was
     skipped; ``node``/``worker_pid``: where it ran last; ``attempts``: analyses started
-    (more than one when a worker died under it); ``peak_rss_mb``: the worker's peak memory."""
+    (more than one when a worker died under it); ``peak_rss_mb``: the worker's peak memory; ``worker_cpu_s``: CPU seconds its worker
+    process had used when this video ended (model loading included)."""
 
     rel: str
     source: str
@@ -35,6 +36,7 @@ class ItemResult:
     backend: str = ""
     fbx: list[str] = field(default_factory=list)
     peak_rss_mb: float = 0.0
+    worker_cpu_s: float = 0.0
     notices: list[str] = field(default_factory=list)
 
 

@@ -140,6 +140,8 @@ class VideoWorker:
         finally:
             result.seconds = time.monotonic() - started
             result.peak_rss_mb = peak_rss_mb()
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            result.worker_cpu_s = usage.ru_utime + usage.ru_stime
             self._status = WorkerStatus(None, 0.0, 0, self.node, os.getpid())
         return result
 
