@@ -71,7 +71,7 @@ def cmd_batch(args: argparse.Namespace, stderr: TextIO, stdout: TextIO) -> int:
     if args.no_fbx and args.fbx_all_in_one:
         raise InvalidRequestError("--fbx-all-in-one and --no-fbx contradict each other: drop one")
     items = collect_items(args.inputs, args.outdir)
-    template = analyze_options(args, video="", output="batch.npz")
+    template = analyze_options(args, video="", output="batch.npz")  # checks the options
     _prepare_outdir(args.outdir)
     settings = BatchSettings(address=args.address, workers=args.workers,
                              cpus_per_worker=args.cpus_per_worker,

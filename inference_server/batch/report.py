@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from glot_blender.core.safe_files import publishing
 
 REPORT_NAME = "batch-report.json"
 REPORT_SCHEMA = "glot-batch-report/1"
@@ -74,19 +75,10 @@ class BatchSummary:
 
 
 def write_report(outdir: str | os.PathLike[str], summary: BatchSummary) -> Path:
-    """Writes ``OUTDIR/batch-report.json`` atomically (temp file in OUTDIR, then rename)."""
+    """Writes ``OUTDIR/batch-report.json`` atomically (temporary file beside it, then rename)."""
     target = Path(outdir) / REPORT_NAME
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".batch-report-", suffix=".json", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(summary.to_json(), fh, indent=2)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with publishing(target, suffix=".json") as temp:
+        temp.write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
     return target
 
 

@@ -168,7 +168,8 @@ class VideoWorker:
         if want_fbx:
             from ..cli import write_fbx
 
-            lines = write_fbx(clip, clip.with_suffix(".fbx"), settings.fbx_all_in_one)
+            lines = write_fbx(clip, clip.with_suffix(".fbx"), settings.fbx_all_in_one,
+                              protect=[source])
             result.fbx = [line[len("FBX: "):] for line in lines.splitlines()
                           if line.startswith("FBX: ")]
         elif settings.write_fbx:
