@@ -21,17 +21,18 @@ REPO = Path(__file__).resolve().parents[2]
 VIDEO_SIZE = (320, 240)
 PERSON_HEIGHT = 150.0
 MIN_TRACK_LEN = 5
-#: the analysis flags every batch test uses: glot on the synthetic model files, HOG, and no
-#: temporal solver (the batch does not depend on it; it would double each analysis's time)
+#: the analysis flags every batch test uses: glot on the synthetic model files, HOG, and
+#: neither the temporal solver nor world grounding (the batch does not depend on them; they
+#: would double each analysis's time)
 CLI_FLAGS = ("--backend", "glot", "--detector", "hog", "--min-track-len", str(MIN_TRACK_LEN),
-             "--no-refine", "--no-fbx")
+             "--no-refine", "--no-world", "--no-fbx")
 
 
 def template(models: Path) -> AnalyzeOptions:
     """The same options as CLI_FLAGS, for run_batch and Engine.analyze."""
     return AnalyzeOptions(video="", output="x.npz", backend="glot", detector="hog",
                           min_track_len=MIN_TRACK_LEN, models_dir=models, device="cpu",
-                          refine=False)
+                          refine=False, world=False)
 
 
 def walk(path: Path, frames: int, seed: int = 0) -> Path:
