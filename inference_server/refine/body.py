@@ -146,24 +146,41 @@ class ShapeBasis:
 
 
 class Skeleton(torch.nn.Module):
-    """One skeleton for the whole track: bone scales (no basis) or betas (with a ShapeBasis)."""
+    """One skeleton for the whole track: bone scales (no basis) or betas (with a ShapeBasis).
+
+    gain: the optimiser's variable is the change divided by ``gain`` (a diagonal
+    preconditioner; the solver uses 1: measured, a smaller gain keeps the skeleton from
+    adapting within the iteration budget).
+    """
 
     def __init__(self, rest_joints: np.ndarray, basis: ShapeBasis | None = None,
-                 betas: np.ndarray | None = None) -> None:
+                 betas: np.ndarray | None = None, gain: float = 1.0) -> None:
         super().__init__()
         self.basis = basis
+        self.gain = float(gain)
         if basis is None:
             rest0 = torch.as_tensor(np.asarray(rest_joints, np.float64))
             self.register_buffer("rest0", rest0)
             parents = torch.as_tensor([max(p, 0) for p in PARENTS])
             self.register_buffer("bones0", rest0 - rest0[parents])  # root row: zero
-            self.log_scale = torch.nn.Parameter(torch.zeros(len(PARENTS), dtype=DTYPE))
+            size = len(PARENTS)
         else:
             self.register_buffer("j0", torch.as_tensor(basis.j0, dtype=DTYPE))
             self.register_buffer("dirs", torch.as_tensor(basis.dirs, dtype=DTYPE))
             start = np.zeros(basis.dirs.shape[-1]) if betas is None else np.asarray(betas, np.float64)
             self.register_buffer("betas0", torch.as_tensor(start, dtype=DTYPE))
-            self.betas = torch.nn.Parameter(self.betas0.clone())
+            size = basis.dirs.shape[-1]
+        self.change = torch.nn.Parameter(torch.zeros(size, dtype=DTYPE))
+
+    @property
+    def log_scale(self) -> torch.Tensor:
+        """(24,) log length scale of each bone (lite)."""
+        return self.gain * self.change
+
+    @property
+    def betas(self) -> torch.Tensor:
+        """(B,) SMPL shape (GLoT)."""
+        return self.betas0 + self.gain * self.change
 
     def rest(self) -> torch.Tensor:
         """(24,3) rest joints."""

@@ -164,6 +164,18 @@ class RefineResult:
     seconds: float = 0.0
 
 
+def axis_angle(v: torch.Tensor) -> torch.Tensor:
+    """(3,) axis-angle -> (3,3) rotation (Rodrigues; smooth at zero)."""
+    theta2 = (v * v).sum()
+    k = torch.zeros(3, 3, dtype=v.dtype)
+    k = torch.stack([torch.stack([k[0, 0], -v[2], v[1]]), torch.stack([v[2], k[1, 1], -v[0]]),
+                     torch.stack([-v[1], v[0], k[2, 2]])])
+    theta = torch.sqrt(theta2 + 1e-24)
+    a = torch.where(theta2 > 1e-12, torch.sin(theta) / theta, 1.0 - theta2 / 6.0)
+    b = torch.where(theta2 > 1e-12, (1.0 - torch.cos(theta)) / (theta2 + 1e-24), 0.5 - theta2 / 24.0)
+    return torch.eye(3, dtype=v.dtype) + a * k + b * (k @ k)
+
+
 def _smoothed(x: torch.Tensor, sigma_frames: float) -> torch.Tensor:
     """Gaussian filter along the frames (a copy)."""
     if sigma_frames <= 0 or x.shape[0] < 3:
@@ -185,6 +197,10 @@ class _Problem:
         # the backend's own motion first, to measure its 2D error; then the smoothed start
         self.rot6d = torch.nn.Parameter(matrix_to_rot6d(local).clone())
         self.transl = torch.nn.Parameter(torch.tensor(np.asarray(ev.transl, np.float64)))  # a copy
+        # one rotation of the root shared by all frames: turns the whole track into alignment
+        # quickly (per-frame variables move slowly under the temporal terms)
+        self.shared_gain = 1.0 / np.sqrt(max(n, 1))
+        self.root_turn = torch.nn.Parameter(torch.zeros(3, dtype=DTYPE))
         mean_betas = np.asarray(ev.betas, np.float64).mean(0)
         self.skeleton = Skeleton(ev.rest_joints, ev.shape_basis, mean_betas)
         self.camera, self.fps, self.w = camera, float(fps), options.weights
@@ -222,7 +238,10 @@ class _Problem:
         self.contact_pairs = torch.as_tensor(pairs.astype(np.float64))
 
     def local(self) -> torch.Tensor:
-        return rot6d_to_matrix(self.rot6d)
+        """(N,24,3,3) local rotations; the root turned by the track's shared root offset."""
+        local = rot6d_to_matrix(self.rot6d)
+        turn = axis_angle(self.root_turn * self.shared_gain)
+        return torch.cat([(turn @ local[:, 0])[:, None], local[:, 1:]], 1)
 
     def posed(self, local: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Camera-space joints (N,24,3) and world rotations."""
@@ -319,11 +338,12 @@ def refine_track(ev: TrackEvidence, camera: Camera, fps: float,
     problem = _Problem(ev, camera, fps, options)
     before = problem.error_before_px
     try:
-        align = [problem.transl] if problem.keypoints is not None else []
+        align = [problem.transl, problem.root_turn] if problem.keypoints is not None else []
         done = 0
         if align and options.align_iterations > 0:
             done += _run_lbfgs(align, problem.energy, options.align_iterations, options, should_cancel)
-        params = [problem.rot6d, problem.transl, *problem.skeleton.parameters()]
+        params = [problem.rot6d, problem.transl, problem.root_turn,
+                  *problem.skeleton.parameters()]
         # the body first, then the feet planted where the solved motion says they are
         first = options.iterations // 2
         done += _run_lbfgs(params, problem.energy, first, options, should_cancel)

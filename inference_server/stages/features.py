@@ -62,6 +62,7 @@ def encode_people(options: AnalyzeOptions, people: list[PersonTrack], backend: P
         if keypoints is not None:
             with job.timed("refine"):
                 _store_keypoints(people, slots, keypoints(frame, boxes))
+            job.check_cancel()  # BlazePose per frame: cancel without waiting for the batch
         batch_slots.extend(slots)
         if len(batch_slots) >= backend.batch_size:
             flush()
