@@ -83,3 +83,17 @@ def test_bad_videos_and_cameras_are_refused_at_once(raw: RawServer, tmp_path: Pa
         assert words in msg["error"]["message"], (params, msg)
     assert snapshot(tmp_path) == before
     _alive(raw)
+
+
+def test_a_reply_holding_a_lone_surrogate_is_still_written() -> None:
+    """Text the UTF-8 stream cannot carry (a lone surrogate from some file name) is replaced,
+    never swallowed as a closed pipe: the client always gets its line."""
+    import io
+
+    from inference_server.wire import MessageWriter
+
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
+    MessageWriter(stream).error(3, {"code": -32002, "message": "w\udcffalk.mp4 is damaged"})
+    line = raw.getvalue().decode("utf-8")
+    assert line.endswith("\n") and json.loads(line)["error"]["message"] == "w\ufffdalk.mp4 is damaged"
