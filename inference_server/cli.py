@@ -98,11 +98,12 @@ def _refine_cells(t) -> tuple[str, str]:
 
 def summary_table(result) -> str:
     """The people found, one row each (result: pipeline.AnalysisResult)."""
-    rows = [("person", "frames", "first", "last", "filled", "confidence", "refined", "2D error")]
+    rows = [("person", "frames", "first", "last", "filled", "confidence", "refined", "2D error",
+             "body")]
     for t in result.tracks:
         rows.append((str(t.track_id), str(t.num_frames), str(t.first_frame), str(t.last_frame),
                      f"{100 * t.filled_ratio:.0f}%", f"{t.mean_confidence:.2f}",
-                     *_refine_cells(t)))
+                     *_refine_cells(t), "upper" if getattr(t, "upper_body", False) else "full"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

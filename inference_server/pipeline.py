@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from glot_blender.core.locations import YOLO_CFG, YOLO_WEIGHTS
@@ -34,6 +35,7 @@ from .devices import resolve_device
 from .errors import BackendUnavailableError
 from .options import AnalyzeOptions
 from .registry import ModelRegistry
+from .stages.check import check_people
 from .stages.context import STAGES, CancelCheck, JobContext, ProgressCallback, ProgressEvent
 from .stages.features import encode_people
 from .stages.output import AnalysisResult, TrackSummary, make_clip, track_summary
@@ -198,6 +200,7 @@ class Engine:
         camera = CameraMotionTracker(info.width, info.height, focal) if options.world else None
         people = find_people(options, info, detector, job, camera)
         encode_people(options, people, backend, job, keypoints)
+        people = check_people(people, backend, job)
         motions = solve_people(people, backend, info.width, info.height, focal, job,
                                keep_keypoints=options.refine)
         if options.refine:
@@ -212,7 +215,8 @@ class Engine:
         job.report("write", 1, 1, force=True)
         return AnalysisResult(
             path=Path(path),
-            tracks=[track_summary(t) for t in motions],
+            tracks=[replace(track_summary(t), upper_body=p.upper_body)
+                    for t, p in zip(motions, people)],
             backend=backend_name,
             detector=getattr(detector, "name", options.detector),
             device=device,

@@ -78,6 +78,24 @@ class PoseBackend(ABC):
     def solve_track(self, track: TrackInput, should_cancel: CancelCheck | None = None) -> TrackPose:
         """All frames of one track -> its SMPL motion (one row per input frame, same order)."""
 
+    def frame_session(self) -> object | None:
+        """Per-video state for :meth:`encode_frame` when the backend works on whole frames (lite:
+        BlazePose follows each person from frame to frame); None: the pipeline cuts crops and
+        calls :meth:`encode_crops`."""
+        return None
+
+    def encode_frame(self, session: object, frame: np.ndarray, boxes: np.ndarray,
+                     track_ids: list[int]) -> np.ndarray:
+        """One BGR frame, its tracked boxes (B, 4) [cx, cy, w, h] and their track ids, in frame
+        order -> per-person features (B, D), as :meth:`encode_crops` would give for their crops."""
+        raise NotImplementedError(f"the {self.name} backend encodes crops, not frames")
+
+    def person_evidence(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per frame of a track's features (recognised, legs_seen) bool arrays: whether the pose
+        model recognised a person in the crop, and saw their legs; None when the backend cannot
+        tell (GLoT), so no track is judged."""
+        return None
+
     #: True when :meth:`keypoints_2d` gives the backend's own 2D keypoints
     has_keypoints_2d: bool = False
 

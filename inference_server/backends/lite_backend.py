@@ -1,35 +1,38 @@
-"""The "lite" backend: MediaPipe BlazePose (full) on each tracked person's crop, then IK to SMPL.
+"""The "lite" backend: BlazePose (full) landmarks of each tracked person, then IK to SMPL.
 
-It needs no downloaded model file: BlazePose "full" ships inside the ``mediapipe`` 0.10.21
-wheel (the lite and heavy variants, and newer mediapipe releases, download models at run
-time, which fails offline). Quality is below GLoT's; it exists so that a new user animates a
-character right after installing, and the pipeline picks it when GLoT's files are missing.
+It needs no downloaded model file: BlazePose's person detector and "full" landmark model ship
+inside the ``mediapipe`` 0.10.21 wheel (the lite and heavy variants, and newer mediapipe
+releases, download models at run time, which fails offline). They run directly through the
+TensorFlow Lite runtime (:mod:`inference_server.blazepose`): in a video the detector runs once
+per person and the landmark model follows the person from frame to frame on the ROI its own
+landmarks give (MediaPipe Pose's video mode, :mod:`inference_server.blazepose.video`), for all
+people of a frame in one batch; ``encode_crops`` (a single picture per crop) detects in each
+crop first. Quality is below GLoT's; it exists so that a new user animates a character right
+after installing, and the pipeline picks it when GLoT's files are missing.
 
-Per crop it returns BlazePose's 33 world landmarks (metres, hip-centred, camera axes), their
-visibility and their crop coordinates; per track it fits the person's bone lengths, solves
-SMPL joint rotations analytically (:mod:`inference_server.lite.ik`) and fits the weak-
-perspective crop camera, so the output is the same motion clip as GLoT's. Body shape
-(``betas``) is not estimated: it is zero, and the person's proportions live in
-``rest_joints``.
+Per frame it keeps BlazePose's 33 world landmarks (metres, hip-centred, camera axes), their
+visibility and their image position in the tracker's crop (``crop_scale`` x the box, [0, 1]);
+``keypoints_2d`` gives the image landmarks in full-frame pixels with visibility (the temporal
+solver's 2D evidence). Per track it fits the person's bone lengths, solves SMPL joint rotations
+analytically (:mod:`inference_server.lite.ik`) and fits the weak-perspective crop camera, so
+the output is the same motion clip as GLoT's. Body shape (``betas``) is not estimated: it is
+zero, and the person's proportions live in ``rest_joints``.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
 from glot_blender.core.rotations import matrix_to_axis_angle
 
+from ..blazepose.landmarks import LandmarkModel, PoseLandmarks
+from ..blazepose.model import MEDIAPIPE_VERSION, litert_available, mediapipe_dir
+from ..blazepose.video import PoseVideoSession
 from ..errors import BackendUnavailableError
 from ..lite import landmarks as lm
 from ..lite.ik import fit_crop_camera, fit_segment_scales, scale_rest_joints, solve_ik
 from .base import CancelCheck, PoseBackend, TrackInput, TrackPose
 
-MEDIAPIPE_VERSION = "0.10.21"
-#: BlazePose "full": the only complexity whose model ships inside the wheel
-MODEL_COMPLEXITY = 1
-MIN_DETECTION_CONFIDENCE = 0.5
 #: per-crop feature layout: world xyz (33*3) | visibility (33) | crop uv in [0, 1] (33*2)
 _WORLD = slice(0, 99)
 _VIS = slice(99, 132)
@@ -37,40 +40,71 @@ _UV = slice(132, 198)
 FEATURE_DIM = 198
 #: landmarks whose visibility makes a frame's confidence
 _BODY_LANDMARKS = sorted(lm.JOINT_LANDMARKS)
+#: a frame's pose is recognised when BlazePose found one and its shoulders are this visible
+MIN_RECOGNISED_VISIBILITY = 0.5
+_SHOULDERS = [lm.LEFT_SHOULDER, lm.RIGHT_SHOULDER]
+_LEGS = [lm.LEFT_KNEE, lm.RIGHT_KNEE, lm.LEFT_ANKLE, lm.RIGHT_ANKLE]
+#: a track whose legs are seen in fewer of its recognised frames than this is upper-body only
+MIN_LEGS_SEEN = 0.2
+#: SMPL joints below the pelvis, left at rest in an upper-body-only track
+_LEG_JOINTS = [lm.L_HIP, lm.R_HIP, lm.L_KNEE, lm.R_KNEE, lm.L_ANKLE, lm.R_ANKLE, lm.L_FOOT,
+               lm.R_FOOT]
 #: crop camera used where no landmark was ever found: a standing adult filling the box
 _FALLBACK_CAM = np.array([0.8, 0.0, 0.0], dtype=np.float32)
 
 
-def _import_mediapipe():
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    try:
-        import mediapipe as mp
-    except ImportError as exc:
+def _check_runtime() -> None:
+    """BackendUnavailableError saying what to install when mediapipe or LiteRT is missing."""
+    if mediapipe_dir() is None or not litert_available():
         raise BackendUnavailableError(
-            "the lite backend needs the 'mediapipe' package "
-            f"(version {MEDIAPIPE_VERSION}): install it into the server's Python with "
-            f"'python -m pip install \"glot-mocap[lite]\"' or "
-            f"'python -m pip install mediapipe=={MEDIAPIPE_VERSION}'"
-        ) from exc
-    if not hasattr(mp, "solutions") or not hasattr(mp.solutions, "pose"):
-        raise BackendUnavailableError(
-            f"mediapipe {getattr(mp, '__version__', '?')} has no 'solutions.pose' (removed in "
-            f"newer releases): install mediapipe=={MEDIAPIPE_VERSION}"
+            "the lite backend needs the 'mediapipe' package (version "
+            f"{MEDIAPIPE_VERSION}, for its BlazePose models) and the TensorFlow Lite runtime "
+            "'ai-edge-litert': install both into the server's Python with "
+            "'python -m pip install \"glot-mocap[lite]\"' or 'python -m pip install "
+            f"mediapipe=={MEDIAPIPE_VERSION} ai-edge-litert'"
         )
-    return mp
 
 
 def mediapipe_available() -> bool:
     """True when the lite backend can run in this Python."""
-    try:
-        _import_mediapipe()
-    except BackendUnavailableError:
-        return False
-    return True
+    return mediapipe_dir() is not None and litert_available()
+
+
+def features_from_landmarks(result: PoseLandmarks, boxes: np.ndarray, crop_scale: float
+                            ) -> np.ndarray:
+    """Landmarks of B people -> (B, 198) features; image positions are stored in the crop of
+    ``crop_scale`` x each tracker box [cx, cy, w, h] ([0, 1]); NaN rows where no pose was found."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    out = np.full((len(boxes), FEATURE_DIM), np.nan, dtype=np.float32)
+    side = crop_scale * boxes[:, None, 2:4]
+    uv = (result.image[:, :, :2] - boxes[:, None, :2]) / side + 0.5
+    for i in np.flatnonzero(result.found):
+        out[i, _WORLD] = result.world[i].ravel()
+        out[i, _VIS] = result.visibility[i]
+        out[i, _UV] = uv[i].ravel()
+    return out
+
+
+def pose_evidence(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame (recognised, legs_seen): BlazePose found a pose with visible shoulders; and
+    its knees and ankles are visible too."""
+    feats = np.asarray(features, np.float64).reshape(-1, FEATURE_DIM)
+    found = ~np.isnan(feats).any(axis=1)
+    vis = np.nan_to_num(feats[:, _VIS])
+    recognised = found & (vis[:, _SHOULDERS].mean(axis=1) >= MIN_RECOGNISED_VISIBILITY)
+    legs = recognised & (vis[:, _LEGS].mean(axis=1) >= MIN_RECOGNISED_VISIBILITY)
+    return recognised, legs
+
+
+def upper_body_only(features: np.ndarray) -> bool:
+    """Whether a track shows only the upper body: legs seen in under MIN_LEGS_SEEN of the
+    frames its pose was recognised in."""
+    recognised, legs = pose_evidence(features)
+    return bool(recognised.any() and legs.sum() < MIN_LEGS_SEEN * recognised.sum())
 
 
 class LiteBackend(PoseBackend):
-    """BlazePose landmarks per crop, analytic SMPL IK per track."""
+    """BlazePose landmarks per tracked person and frame, analytic SMPL IK per track."""
 
     name = "lite"
     crop_size = 256
@@ -80,30 +114,45 @@ class LiteBackend(PoseBackend):
     has_keypoints_2d = True
 
     def __init__(self) -> None:
-        mp = _import_mediapipe()
-        self._pose = mp.solutions.pose.Pose(
-            static_image_mode=True,
-            model_complexity=MODEL_COMPLEXITY,
-            enable_segmentation=False,
-            min_detection_confidence=MIN_DETECTION_CONFIDENCE,
-        )
+        from ..blazepose.detector import BlazePoseConfig, BlazePoseDetector
+
+        _check_runtime()
+        self._detector = BlazePoseDetector(BlazePoseConfig(tiles=False))
+        self._landmarks = LandmarkModel()
 
     def close(self) -> None:
-        self._pose.close()
+        """Nothing to release (the interpreters go with the object)."""
+
+    def frame_session(self) -> PoseVideoSession:
+        """Landmarks of the tracked people frame by frame, detecting once per person."""
+        return PoseVideoSession(self._detector, self._landmarks, self.crop_scale)
+
+    def encode_frame(self, session: PoseVideoSession, frame: np.ndarray, boxes: np.ndarray,
+                     track_ids: list[int]) -> np.ndarray:
+        """One frame (BGR) and its tracked boxes (B, 4) [cx, cy, w, h] -> (B, 198) features."""
+        result = session.run(frame, boxes, track_ids)
+        return features_from_landmarks(result.landmarks, boxes, self.crop_scale)
 
     def encode_crops(self, crops: np.ndarray) -> np.ndarray:
-        """crops (B,S,S,3) uint8 RGB -> (B,198) landmarks; rows of NaN where no person was found."""
-        out = np.full((len(crops), FEATURE_DIM), np.nan, dtype=np.float32)
+        """crops (B,S,S,3) uint8 RGB, each a person's box with margin -> (B,198) landmarks
+        (detection in each crop, then the landmark model); rows of NaN where no person was found."""
+        import cv2
+
+        crops = np.asarray(crops)
+        n = len(crops)
+        if n == 0:
+            return np.zeros((0, FEATURE_DIM), np.float32)
+        side = crops.shape[1]
+        box = np.array([side / 2, side / 2, side / self.crop_scale, side / self.crop_scale])
+        out = np.full((n, FEATURE_DIM), np.nan, dtype=np.float32)
         for i, crop in enumerate(crops):
-            result = self._pose.process(np.ascontiguousarray(crop))
-            if result.pose_world_landmarks is None or result.pose_landmarks is None:
-                continue
-            world = result.pose_world_landmarks.landmark
-            image = result.pose_landmarks.landmark
-            out[i, _WORLD] = np.array([(p.x, p.y, p.z) for p in world], np.float32).ravel()
-            out[i, _VIS] = [p.visibility for p in world]
-            out[i, _UV] = np.array([(p.x, p.y) for p in image], np.float32).ravel()
+            frame = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2BGR)
+            session = PoseVideoSession(self._detector, self._landmarks, self.crop_scale)
+            out[i] = self.encode_frame(session, frame, box[None], [0])[0]
         return out
+
+    def person_evidence(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return pose_evidence(features)
 
     def keypoints_2d(self, track: TrackInput) -> np.ndarray:
         """(N,33,3) BlazePose's image landmarks in full-frame pixels and their visibility
@@ -122,9 +171,12 @@ class LiteBackend(PoseBackend):
         scales = fit_segment_scales(world, vis)
         rest = scale_rest_joints(scales)
         ik = solve_ik(world, np.where(found[:, None], feats[:, _VIS], 1.0), rest, scales.overall)
-        model_points = lm.landmarks_from_pose(ik.joints, ik.world_rotmats, scales.overall)
+        local, joints, world_rot = ik.local_rotmats, ik.joints, ik.world_rotmats
+        if upper_body_only(track.features):
+            local, joints, world_rot = _legs_at_rest(local, rest)
+        model_points = lm.landmarks_from_pose(joints, world_rot, scales.overall)
         cam = _sane_cameras(fit_crop_camera(model_points, uv, np.clip(vis, 0.0, 1.0)))
-        aa = matrix_to_axis_angle(ik.local_rotmats).reshape(len(feats), 72)
+        aa = matrix_to_axis_angle(local).reshape(len(feats), 72)
         confidence = np.where(found, vis[:, _BODY_LANDMARKS].mean(axis=1), 0.0)
         return TrackPose(
             global_orient=aa[:, :3].astype(np.float32),
@@ -132,7 +184,7 @@ class LiteBackend(PoseBackend):
             betas=np.zeros((len(feats), 10), np.float32),
             cam_crop=cam.astype(np.float32),
             rest_joints=rest.astype(np.float32),
-            joints3d=ik.joints.astype(np.float32),
+            joints3d=joints.astype(np.float32),
             confidence=confidence.astype(np.float32),
         )
 
@@ -154,6 +206,18 @@ def landmarks_to_frame(uv: np.ndarray, bboxes: np.ndarray, crop_scale: float) ->
     box = np.asarray(bboxes, np.float64).reshape(-1, 4)
     side = crop_scale * box[:, None, 2:4]  # the crop's width and height (crop.crop_transform)
     return box[:, None, :2] + (np.asarray(uv, np.float64) - 0.5) * side
+
+
+def _legs_at_rest(local: np.ndarray, rest: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leg joints back to their rest rotation (not observed, so not invented); joints and world
+    rotations again by forward kinematics."""
+    from glot_blender.core.kinematics import forward_kinematics
+
+    local = local.copy()
+    local[:, _LEG_JOINTS] = np.eye(3)
+    fk = forward_kinematics(rest, local)
+    return local, fk.joints, fk.rotations
 
 
 def _fill_gaps(feats: np.ndarray, found: np.ndarray) -> np.ndarray:

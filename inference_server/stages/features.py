@@ -1,4 +1,5 @@
-"""Pass 2: decode again, crop each tracked box, encode the crops in batches."""
+"""Pass 2: decode again, crop each tracked box, encode the crops in batches (or, for a backend
+with a ``frame_session``, hand it each frame with its tracked boxes)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,7 @@ def encode_people(options: AnalyzeOptions, people: list[PersonTrack], backend: P
         crops = np.concatenate(batch_crops)
         with job.timed("features"):
             feats = backend.encode_crops(crops)
-        for (p, r), feat in zip(batch_slots, feats):
-            person = people[p]
-            if person.features is None:
-                person.features = np.zeros((len(person.frame_ids), feat.shape[-1]), np.float32)
-            person.features[r] = feat
+        _store_features(people, batch_slots, feats)
         done += len(batch_slots)
         batch_crops.clear()
         batch_slots.clear()
@@ -52,9 +49,20 @@ def encode_people(options: AnalyzeOptions, people: list[PersonTrack], backend: P
     frames = iter_frames(options.video, start, last + 1, options.stride,
                          keep_partial=options.keep_partial)
     job.report("features", 0, total, f"{len(people)} person(s), {total} crops", force=True)
+    session = backend.frame_session()
     for idx, frame in timed_frames(job, frames):
         slots = rows.get(idx)
         if not slots:
+            continue
+        if session is not None:  # the backend follows each person through the frames itself
+            boxes = np.stack([people[p].bboxes[r] for p, r in slots])
+            with job.timed("features"):
+                feats = backend.encode_frame(session, frame, boxes,
+                                             [people[p].track_id for p, _ in slots])
+            _store_features(people, slots, feats)
+            done += len(slots)
+            job.report("features", done, total)
+            job.check_cancel()
             continue
         with job.timed("crop"):
             boxes = np.stack([people[p].bboxes[r] for p, r in slots])
@@ -73,6 +81,15 @@ def encode_people(options: AnalyzeOptions, people: list[PersonTrack], backend: P
             f"{Path(options.video).name} gave fewer frames on the second reading ({done} of "
             f"{total} crops): the file may have changed during the analysis; run it again"
         )
+
+
+def _store_features(people: list[PersonTrack], slots: list[tuple[int, int]],
+                    feats: np.ndarray) -> None:
+    for (p, r), feat in zip(slots, feats):
+        person = people[p]
+        if person.features is None:
+            person.features = np.zeros((len(person.frame_ids), feat.shape[-1]), np.float32)
+        person.features[r] = feat
 
 
 def _store_keypoints(people: list[PersonTrack], slots: list[tuple[int, int]],

@@ -32,6 +32,8 @@ class TrackSummary:
     mean_confidence: float
     refined: bool | None = None
     refine_error_px: float = float("nan")
+    #: only the upper body was in view: the legs are at rest, not estimated
+    upper_body: bool = False
 
 
 @dataclass

@@ -31,6 +31,8 @@ class PersonTrack:
     features: np.ndarray | None = None
     #: (N,33,3) BlazePose landmarks [x, y, confidence] in frame pixels, for the solver
     keypoints: np.ndarray | None = None
+    #: only the upper body is in view (stages.check): the legs are not estimated
+    upper_body: bool = False
 
 
 def find_people(options: AnalyzeOptions, info, detector, job: JobContext,
