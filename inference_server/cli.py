@@ -234,7 +234,8 @@ def _analyze_then_fbx(args: argparse.Namespace, options, fbx_path: Path | None,
             printer.close()
     stderr.writelines(f"note: {notice}\n" for notice in result.notices)
     stdout.write(f"{len(result.tracks)} person(s), backend {result.backend}, "
-                 f"written to {display(result.path)}\n{summary_table(result)}\n")
+                 f"detector {result.detector}, written to {display(result.path)}\n"
+                 f"{summary_table(result)}\n")
     if result.camera is not None:
         stdout.write(camera_summary(result) + "\n")
     if fbx_path is None:
