@@ -4,8 +4,9 @@ tiles, every view of a batch of frames in one network call.
 A view is a square region of the frame (the letterboxed whole frame, or a tile) warped to the
 224x224 input. Each view is decoded as MediaPipe does (:mod:`.decode`), its detections mapped
 back to frame pixels, and the views of one frame merged: detections whose hip and shoulder
-centres coincide are one person (the SSD's own boxes have a fixed size per view, so they
-cannot be compared across views of different scale). Tiles let a person 1/6 of the frame high fill enough of the input to be found.
+centres coincide, or whose faces coincide, are one person (the SSD's own boxes have a fixed
+size per view, so they cannot be compared across views of different scale). Tiles let a person
+1/6 of the frame high fill enough of the input to be found.
 
 Per person: the rotated full-body ROI MediaPipe feeds its landmark model, and for the tracker an
 axis-aligned square box (centre = hip centre, side = the body circle's diameter).
@@ -40,7 +41,7 @@ from .model import TfliteModel, detector_path
 #: a tile's side as a fraction of the frame's shorter side
 TILE_FRACTION = 0.5
 #: neighbouring tiles overlap by at least this fraction of their side
-TILE_OVERLAP = 0.25
+TILE_OVERLAP = 0.1
 #: frames shorter than this (shorter side, pixels) are only seen whole: tiles would be upscaled
 TILE_MIN_SIDE = 2 * INPUT_SIZE
 #: two detections are one person when hips and shoulders are this close (x body diameter)
@@ -56,8 +57,8 @@ VIEW_BATCH = 32
 @dataclass(frozen=True)
 class BlazePoseConfig:
     """min_score: sigmoid score a detection needs in the whole frame (MediaPipe: 0.5), and
-    tile_min_score in the smaller views (more views, more chances for a false one); nms_iou: weighted-NMS IoU
-    within a view and across views; tiles: also run on overlapping tiles."""
+    tile_min_score in the smaller views (more views, more chances for a false one); nms_iou:
+    weighted-NMS IoU within a view; tiles: also run on overlapping tiles."""
 
     min_score: float = MIN_SCORE
     tile_min_score: float = TILE_MIN_SCORE
@@ -65,6 +66,7 @@ class BlazePoseConfig:
     tiles: bool = True
     tile_fraction: float = TILE_FRACTION
     tile_overlap: float = TILE_OVERLAP
+    mid_views: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,15 +100,16 @@ def axis_positions(length: int, tile: int, overlap: float) -> list[int]:
 
 def frame_views(height: int, width: int, config: BlazePoseConfig) -> np.ndarray:
     """(V, 3) square views [x0, y0, side] in frame pixels: the letterboxed whole frame first
-    (MediaPipe's keep-aspect-ratio input, centred); with tiles, squares of the shorter side
-    along the longer one (close-ups) and tiles of ``tile_fraction`` x the shorter side
-    (small people), neighbours overlapping by ``tile_overlap``."""
+    (MediaPipe's keep-aspect-ratio input, centred); with tiles, optionally squares of the
+    shorter side along the longer one (``mid_views``), and tiles of ``tile_fraction`` x the
+    shorter side (small people, close-ups), neighbours overlapping by ``tile_overlap``."""
     side = max(height, width)
     views = [((width - side) / 2, (height - side) / 2, side)]
     short = min(height, width)
     if not config.tiles or short < TILE_MIN_SIDE:
         return np.asarray(views, np.float64)
-    for tile in (short, int(round(short * config.tile_fraction))):
+    sides = ((short,) if config.mid_views else ()) + (int(round(short * config.tile_fraction)),)
+    for tile in sides:
         if tile == side:
             continue
         for y0 in axis_positions(height, tile, config.tile_overlap):

@@ -44,10 +44,9 @@ def body_rects(people: PoseDetections) -> np.ndarray:
 
 def overlap_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, M) intersection over the smaller area of [x1, y1, x2, y2] boxes."""
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]),
-                 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]),
-                 0, None)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    ix, iy = np.clip(hi - lo, 0, None).transpose(2, 0, 1)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return ix * iy / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)

@@ -81,7 +81,8 @@ def test_a_followed_person_is_detected_once_then_tracked_from_landmarks(scenes, 
         result = session.run(frame, moved, list(range(len(boxes))))
         assert result.landmarks.found.all()
         detected.append(result.detected)
-        hips.append(result.landmarks.image[:, [lm.LEFT_HIP, lm.RIGHT_HIP], :2].mean(axis=1) + [i, 0])
+        hip_xy = result.landmarks.image[:, [lm.LEFT_HIP, lm.RIGHT_HIP], :2].mean(axis=1)
+        hips.append(hip_xy + [i, 0])
     detected = np.array(detected)
     # detection on the first frame and again after REDETECT_EVERY followed frames, not between
     assert detected[0].all() and not detected[1:REDETECT_EVERY + 1].any()
@@ -133,8 +134,8 @@ def test_upper_body_people_are_marked_and_their_legs_left_at_rest(scenes, lite):
     feats = kept[0].features
     assert upper_body_only(feats)
     n = len(feats)
-    pose = lite.solve_track(TrackInput(1, np.arange(n), np.tile([600.0, 600.0, 900.0, 900.0], (n, 1)),
-                                       feats, np.zeros(n, bool), np.ones(n)))
+    box = np.tile([600.0, 600.0, 900.0, 900.0], (n, 1))
+    pose = lite.solve_track(TrackInput(1, np.arange(n), box, feats, np.zeros(n, bool), np.ones(n)))
     legs = pose.body_pose.reshape(n, 23, 3)[:, [lm.L_HIP - 1, lm.R_HIP - 1, lm.L_KNEE - 1,
                                                 lm.R_KNEE - 1]]
     assert np.abs(legs).max() == 0.0  # at rest: not invented

@@ -34,9 +34,10 @@ def test_analyze_writes_a_clip_and_prints_the_people(walk_video, synthetic_model
     assert "1 person(s), backend glot" in proc.stdout
     header = next(line for line in proc.stdout.splitlines() if "person" in line and "frames" in line)
     assert header.split() == ["person", "frames", "first", "last", "filled", "confidence",
-                              "refined", "2D", "error"]
+                              "refined", "2D", "error", "body"]
     row = proc.stdout.splitlines()[proc.stdout.splitlines().index(header) + 2].split()
     assert row[0] == "1" and row[6] in ("yes", "no")  # the solver ran (on by default)
+    assert row[-1] == "full"  # GLoT does not judge: every track counts as a full body
     # the progress bar (plain lines without a terminal) on stderr
     assert "detect" in proc.stderr and "features" in proc.stderr and "[#" in proc.stderr
     clip = read_clip(out)
