@@ -66,7 +66,7 @@ class BlazePoseConfig:
     tiles: bool = True
     tile_fraction: float = TILE_FRACTION
     tile_overlap: float = TILE_OVERLAP
-    mid_views: bool = False
+    mid_views: bool = True
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ landmarks (MediaPipe Pose's video mode), for every tracked person of a frame in 
 Per track (keyed by the pipeline's track id): the first frame, a frame after the landmarks were
 lost (pose presence < 0.5), every ``redetect_every``-th frame, or a frame where the followed ROI
 has left the tracker's box, runs BlazePose's person detector on one 224 view around the
-tracker's box (``crop_scale`` x its side) and takes the detection on that person (highest score
-with its hip centre inside the box); otherwise the ROI comes from the previous frame's auxiliary
+tracker's box (``crop_scale`` x its side) and takes the detection on that person (hip centre
+near the box's centre, body about the box's size, highest score); otherwise the ROI comes from the previous frame's auxiliary
 landmarks. Then the landmark model runs on the ROIs of all people of the frame at once.
 Without a detection the ROI is the tracker's box (upright, side 1.25 x the box).
 """
@@ -26,6 +26,8 @@ REDETECT_EVERY = 30
 #: a followed ROI whose centre is further than this x the box side from the box centre has
 #: drifted to someone or something else: re-detect
 MAX_DRIFT = 0.5
+#: a detection picked for a tracker's box has a body diameter within this factor of the box
+PICK_SIZE_RATIO = 1.6
 
 
 @dataclass
@@ -96,14 +98,19 @@ def box_roi(box: np.ndarray) -> np.ndarray:
 
 
 def _pick(people, box: np.ndarray) -> np.ndarray:
+    """The ROI of the detection on the tracker's box: its hip centre within the box's middle
+    half and its body about the box's size (PICK_SIZE_RATIO), the highest score; else the box's
+    own upright ROI (a view much larger than the frame can hold someone else's face)."""
     from .decode import rois_from_keypoints
 
     if len(people):
-        hips = people.keypoints[:, 0]
-        inside = np.all(np.abs(hips - box[:2]) <= box[2:4] / 2, axis=1)
-        if inside.any():
-            best = np.flatnonzero(inside)[np.argmax(people.scores[inside])]
-            return rois_from_keypoints(people.keypoints[best:best + 1])[0]
+        rois = rois_from_keypoints(people.keypoints)
+        side = max(box[2], box[3])
+        near = np.all(np.abs(rois[:, :2] - box[:2]) <= side / 4, axis=1)
+        ratio = rois[:, 3] / side
+        ok = near & (ratio >= 1 / PICK_SIZE_RATIO) & (ratio <= PICK_SIZE_RATIO)
+        if ok.any():
+            return rois[np.flatnonzero(ok)[np.argmax(people.scores[ok])]]
     return box_roi(box)
 
 

@@ -72,3 +72,16 @@ def test_without_mediapipe_auto_falls_back_to_hog_and_says_why(tmp_path, monkeyp
     assert isinstance(detect.make_detector("auto", empty), detect.HogDetector)
     with pytest.raises(Exception, match="mediapipe"):
         detect.make_detector("blazepose", empty)
+
+
+def test_models_command_and_initialize_say_which_detector_auto_uses(tmp_path, capsys):
+    from inference_server.cli import main
+    from inference_server.pipeline import Engine
+
+    assert main(["models", "--models", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Person detector (--detector auto): blazepose+hog" in out
+    assert "no YOLOv3 files" in out
+    info = Engine(models_dir=tmp_path).describe()
+    assert info["auto_detector"]["detector"] == "blazepose+hog"
+    assert info["detectors"]["blazepose"] == {"ready": True, "missing": []}
