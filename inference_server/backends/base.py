@@ -57,6 +57,16 @@ class TrackPose:
 
 CancelCheck = Callable[[], bool]
 
+#: a track whose legs are seen in fewer of its recognised frames than this is upper-body only
+MIN_LEGS_SEEN = 0.2
+
+
+def shows_upper_body_only(recognised: np.ndarray, legs_seen: np.ndarray) -> bool:
+    """From :meth:`PoseBackend.person_evidence`: the pose was recognised, but its legs were seen
+    in under MIN_LEGS_SEEN of those frames (close-up framing)."""
+    recognised, legs_seen = np.asarray(recognised, bool), np.asarray(legs_seen, bool)
+    return bool(recognised.any() and legs_seen.sum() < MIN_LEGS_SEEN * recognised.sum())
+
 
 class PoseBackend(ABC):
     """A pose estimator the pipeline can drive. Instances hold loaded models (reused across jobs)."""

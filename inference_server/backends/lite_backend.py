@@ -31,7 +31,7 @@ from ..blazepose.video import PoseVideoSession
 from ..errors import BackendUnavailableError
 from ..lite import landmarks as lm
 from ..lite.ik import fit_crop_camera, fit_segment_scales, scale_rest_joints, solve_ik
-from .base import CancelCheck, PoseBackend, TrackInput, TrackPose
+from .base import CancelCheck, PoseBackend, TrackInput, TrackPose, shows_upper_body_only
 
 #: per-crop feature layout: world xyz (33*3) | visibility (33) | crop uv in [0, 1] (33*2)
 _WORLD = slice(0, 99)
@@ -44,8 +44,6 @@ _BODY_LANDMARKS = sorted(lm.JOINT_LANDMARKS)
 MIN_RECOGNISED_VISIBILITY = 0.5
 _SHOULDERS = [lm.LEFT_SHOULDER, lm.RIGHT_SHOULDER]
 _LEGS = [lm.LEFT_KNEE, lm.RIGHT_KNEE, lm.LEFT_ANKLE, lm.RIGHT_ANKLE]
-#: a track whose legs are seen in fewer of its recognised frames than this is upper-body only
-MIN_LEGS_SEEN = 0.2
 #: SMPL joints below the pelvis, left at rest in an upper-body-only track
 _LEG_JOINTS = [lm.L_HIP, lm.R_HIP, lm.L_KNEE, lm.R_KNEE, lm.L_ANKLE, lm.R_ANKLE, lm.L_FOOT,
                lm.R_FOOT]
@@ -97,10 +95,8 @@ def pose_evidence(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def upper_body_only(features: np.ndarray) -> bool:
-    """Whether a track shows only the upper body: legs seen in under MIN_LEGS_SEEN of the
-    frames its pose was recognised in."""
-    recognised, legs = pose_evidence(features)
-    return bool(recognised.any() and legs.sum() < MIN_LEGS_SEEN * recognised.sum())
+    """Whether a track shows only the upper body (base.shows_upper_body_only)."""
+    return shows_upper_body_only(*pose_evidence(features))
 
 
 class LiteBackend(PoseBackend):

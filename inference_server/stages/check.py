@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backends.base import PoseBackend
+from ..backends.base import PoseBackend, shows_upper_body_only
 from ..errors import NoPersonError
 from .context import JobContext
 from .people import PersonTrack
 
 #: a track whose pose is recognised in fewer of its frames than this is not a person
 MIN_RECOGNISED = 0.5
-#: a track whose legs are seen in fewer of its recognised frames than this is upper-body only
-MIN_LEGS_SEEN = 0.2
 
 
 def check_people(people: list[PersonTrack], backend: PoseBackend,
@@ -38,7 +36,7 @@ def check_people(people: list[PersonTrack], backend: PoseBackend,
                 f"{share:.0%} of its {len(recognised)} crops (the detector's boxes were on a face, "
                 "hair, a picture or background, not on a body)")
             continue
-        if legs.sum() < MIN_LEGS_SEEN * recognised.sum():
+        if shows_upper_body_only(recognised, legs):
             person.upper_body = True
             job.notices.append(
                 f"person {person.track_id} ({span}) is seen from the waist up: the upper body is "
