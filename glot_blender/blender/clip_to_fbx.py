@@ -5,9 +5,10 @@
 module) is importable. The command line ``glot-mocap analyze`` runs it as a separate
 process, so bpy never loads into the process that holds torch. In a factory-empty scene
 each person gets an SMPL armature built from the track's rest joints
-(:func:`.armature.create_smpl_armature`); the motion goes on with root motion and camera
-placement (people keep their places relative to each other, the video camera at the world
-origin). Each person is written to ``OUT_P<id>.fbx`` (:func:`.export.person_fbx_path`);
+(:func:`.armature.create_smpl_armature`); the motion goes on with root motion, placed in the
+clip's world when it has a camera solve (everyone on one floor at z = 0, the camera's own
+motion taken out, docs/world.md), else as filmed (people keep their places relative to each
+other, the video camera at the world origin). Each person is written to ``OUT_P<id>.fbx`` (:func:`.export.person_fbx_path`);
 with ``--all-in-one`` every rig goes into ``OUT.fbx`` with bones prefixed by the person
 (``P3_pelvis``), so readers that match bones by name keep the people apart. One line
 ``FBX: PATH`` is printed per file written.
@@ -88,7 +89,8 @@ def convert(job: FbxJob) -> FbxResult:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     smoothing = SmoothingOptions(strength=job.smoothing) if job.smoothing > 0 else None
-    options = ApplyOptions(root_motion=True, root_placement="camera", smoothing=smoothing)
+    placement = "world" if clip.has_world else "camera"
+    options = ApplyOptions(root_motion=True, root_placement=placement, smoothing=smoothing)
     rigs = []
     for track in tracks:
         rig = create_smpl_armature(track.rest_joints, name=RIG_NAME.format(track_id=track.track_id),
