@@ -166,3 +166,18 @@ def test_one_error_vocabulary_on_both_sides() -> None:
     odd = client.ServerError.from_reply({"code": -1, "message": "x", "data": {"a": 1}})
     assert type(odd) is client.ServerError and (odd.code, odd.data) == (-1, {"a": 1})
     assert type(client.ServerError.from_reply("not an object")) is client.InternalError
+
+
+def test_crash_message_names_the_log_not_the_python(tmp_path: Path) -> None:
+    """A crash reported by the client carries its log's path and tail: the sentence uses them
+    (it once said 'Full log: .../bin/python')."""
+    from glot_blender.client import ServerCrashed
+    from glot_blender.session import crash_message
+
+    log = tmp_path / "logs" / "server.log"
+    crash = ServerCrashed(-9, "loading models\nKilled: out of memory\n", log)
+    text = crash_message(crash, None)
+    assert "exit code -9" in text and "Restart Server" in text
+    assert f"Full log: {log}." in text and "Last log line: Killed: out of memory" in text
+    assert "python" not in text.lower()
+    assert f"Full log: {log}." in crash_message(ServerCrashed(1, "", None), None, str(log))
