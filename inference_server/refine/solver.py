@@ -44,6 +44,7 @@ from .body import (
     rot6d_to_matrix,
 )
 from .contacts import ContactRule, foot_contacts
+from .swaps import unswap_legs
 from .terms import (
     acceleration,
     foot_still,
@@ -165,11 +166,12 @@ class RefineResult:
 
 
 def axis_angle(v: torch.Tensor) -> torch.Tensor:
-    """(3,) axis-angle -> (3,3) rotation (Rodrigues; smooth at zero)."""
-    theta2 = (v * v).sum()
-    k = torch.zeros(3, 3, dtype=v.dtype)
-    k = torch.stack([torch.stack([k[0, 0], -v[2], v[1]]), torch.stack([v[2], k[1, 1], -v[0]]),
-                     torch.stack([-v[1], v[0], k[2, 2]])])
+    """(..., 3) axis-angle -> (..., 3, 3) rotations (Rodrigues; smooth at zero)."""
+    theta2 = (v * v).sum(-1)[..., None, None]
+    zero = torch.zeros_like(v[..., 0])
+    k = torch.stack([torch.stack([zero, -v[..., 2], v[..., 1]], -1),
+                     torch.stack([v[..., 2], zero, -v[..., 0]], -1),
+                     torch.stack([-v[..., 1], v[..., 0], zero], -1)], -2)
     theta = torch.sqrt(theta2 + 1e-24)
     a = torch.where(theta2 > 1e-12, torch.sin(theta) / theta, 1.0 - theta2 / 6.0)
     b = torch.where(theta2 > 1e-12, (1.0 - torch.cos(theta)) / (theta2 + 1e-24), 0.5 - theta2 / 24.0)
@@ -197,10 +199,11 @@ class _Problem:
         # the backend's own motion first, to measure its 2D error; then the smoothed start
         self.rot6d = torch.nn.Parameter(matrix_to_rot6d(local).clone())
         self.transl = torch.nn.Parameter(torch.tensor(np.asarray(ev.transl, np.float64)))  # a copy
-        # one rotation of the root shared by all frames: turns the whole track into alignment
-        # quickly (per-frame variables move slowly under the temporal terms)
+        # per joint one rotation shared by all frames: moves the whole track's pose at once (a
+        # bias such as legs held too close together), which per-frame variables tied by the
+        # temporal terms do only slowly
         self.shared_gain = 1.0 / np.sqrt(max(n, 1))
-        self.root_turn = torch.nn.Parameter(torch.zeros(3, dtype=DTYPE))
+        self.joint_turn = torch.nn.Parameter(torch.zeros((24, 3), dtype=DTYPE))
         mean_betas = np.asarray(ev.betas, np.float64).mean(0)
         self.skeleton = Skeleton(ev.rest_joints, ev.shape_basis, mean_betas)
         self.camera, self.fps, self.w = camera, float(fps), options.weights
@@ -214,12 +217,14 @@ class _Problem:
         depth = joints0[:, 0, 2].clamp_min(0.1)
         self.height_px = camera.focal_px * body_height / depth
         self.keypoints = self.kp_weights = None
+        self.swaps_fixed = 0
         if ev.keypoints is not None:
-            kp = np.asarray(ev.keypoints, np.float64)[:, list(SOLVER_LANDMARKS)]
+            full, self.swaps_fixed = unswap_legs(ev.keypoints)
+            kp = full[:, list(SOLVER_LANDMARKS)]
             conf = np.where(np.isfinite(kp).all(-1) & (kp[..., 2] >= MIN_CONFIDENCE), kp[..., 2], 0.0)
             self.keypoints = torch.as_tensor(np.nan_to_num(kp[..., :2]))
             self.kp_weights = torch.as_tensor(conf) * self.frame_weight[:, None]
-        self.raw_keypoints = ev.keypoints
+        self.raw_keypoints = None if ev.keypoints is None else full
         self.contact_rule = options.contacts
         self.contacts = np.zeros((n, 2), bool)
         self.contact_pairs = torch.zeros((max(n - 1, 0), 2), dtype=DTYPE)
@@ -238,10 +243,8 @@ class _Problem:
         self.contact_pairs = torch.as_tensor(pairs.astype(np.float64))
 
     def local(self) -> torch.Tensor:
-        """(N,24,3,3) local rotations; the root turned by the track's shared root offset."""
-        local = rot6d_to_matrix(self.rot6d)
-        turn = axis_angle(self.root_turn * self.shared_gain)
-        return torch.cat([(turn @ local[:, 0])[:, None], local[:, 1:]], 1)
+        """(N,24,3,3) local rotations, each joint turned by its rotation shared by the track."""
+        return axis_angle(self.joint_turn * self.shared_gain) @ rot6d_to_matrix(self.rot6d)
 
     def posed(self, local: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Camera-space joints (N,24,3) and world rotations."""
@@ -338,11 +341,11 @@ def refine_track(ev: TrackEvidence, camera: Camera, fps: float,
     problem = _Problem(ev, camera, fps, options)
     before = problem.error_before_px
     try:
-        align = [problem.transl, problem.root_turn] if problem.keypoints is not None else []
+        align = [problem.transl, problem.joint_turn] if problem.keypoints is not None else []
         done = 0
         if align and options.align_iterations > 0:
             done += _run_lbfgs(align, problem.energy, options.align_iterations, options, should_cancel)
-        params = [problem.rot6d, problem.transl, problem.root_turn,
+        params = [problem.rot6d, problem.transl, problem.joint_turn,
                   *problem.skeleton.parameters()]
         # the body first, then the feet planted where the solved motion says they are
         first = options.iterations // 2

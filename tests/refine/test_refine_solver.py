@@ -125,3 +125,18 @@ def test_frame_rate_sets_the_temporal_weights():
     assert at60.after["pa_mpjpe_mm"] <= at60.before["pa_mpjpe_mm"]
     assert at60.after["error_2d_px"] <= at60.noise_px
     assert abs(at60.after["mpjpe_mm"] - at30.after["mpjpe_mm"]) < 0.5 * at30.after["mpjpe_mm"]
+
+
+def test_left_right_leg_swaps_are_undone_and_walking_is_left_alone():
+    from inference_server.refine.swaps import LEG_PAIRS, unswap_legs
+
+    given = corrupt(make_track("walk", 90), "lite", seed=4)
+    _, fixed = unswap_legs(given.keypoints)
+    assert fixed <= 1  # legs passing each other in a walk are (nearly always) not swaps
+    swapped = given.keypoints.copy()
+    frames = [20, 21, 22, 50, 71]  # BlazePose's mistake, as seen on the still photo video
+    for left, right in LEG_PAIRS[1:]:  # ankles, heels, toes exchanged; knees kept
+        swapped[frames, left], swapped[frames, right] = given.keypoints[frames, right], given.keypoints[frames, left]
+    back, fixed = unswap_legs(swapped)
+    assert 3 * len(frames) <= fixed <= 3 * len(frames) + 1
+    np.testing.assert_allclose(back[frames], given.keypoints[frames])
