@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import math
 import os
 import re
 import signal
@@ -19,7 +20,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from glot_blender.core.locations import ENV_COMMAND, user_state_dir
 from glot_blender.core.safe_files import clean_stale_temps, display, write_private_text
@@ -27,6 +28,10 @@ from glot_blender.core.safe_files import clean_stale_temps, display, write_priva
 from .batch.cli import add_batch_parser, cmd_batch
 from .cli_options import add_analysis_options, add_fbx_options, analyze_options
 from .errors import GlotError, InvalidRequestError
+
+if TYPE_CHECKING:  # the pipeline (torch, OpenCV) is imported by cmd_analyze
+    from .stages.context import ProgressEvent
+    from .stages.output import AnalysisResult, TrackSummary
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -52,7 +57,7 @@ class ProgressPrinter:
         self.next_plain = 0.0
         self.started = time.monotonic()
 
-    def __call__(self, event) -> None:  # event: pipeline.ProgressEvent
+    def __call__(self, event: ProgressEvent) -> None:
         new_stage = event.stage != self.stage
         if new_stage:
             self._end_line()
@@ -69,12 +74,12 @@ class ProgressPrinter:
             self.next_plain = frac + PLAIN_STEP
             self.stream.flush()
 
-    def _line(self, event, frac: float) -> str:
+    def _line(self, event: ProgressEvent, frac: float) -> str:
         filled = round(frac * BAR_WIDTH)
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
         count = f"{event.done}/{event.total}" if event.total else f"{event.done}"
         elapsed = time.monotonic() - self.started
-        msg = f"  {event.message}" if getattr(event, "message", "") else ""
+        msg = f"  {event.message}" if event.message else ""
         return f"{event.stage:<9}[{bar}] {count:>13} {elapsed:6.1f}s{msg}"
 
     def _end_line(self) -> None:
@@ -87,23 +92,22 @@ class ProgressPrinter:
         self.stage = None
 
 
-def _refine_cells(t) -> tuple[str, str]:
+def _refine_cells(t: TrackSummary) -> tuple[str, str]:
     """The solver's columns: refined yes/no ("off" when it did not run) and its 2D error."""
-    refined = getattr(t, "refined", None)
-    if refined is None:
+    if t.refined is None:
         return "off", "-"
-    error = getattr(t, "refine_error_px", float("nan"))
-    return ("yes" if refined else "no"), ("-" if error != error else f"{error:.1f} px")
+    error = t.refine_error_px
+    return ("yes" if t.refined else "no"), ("-" if math.isnan(error) else f"{error:.1f} px")
 
 
-def summary_table(result) -> str:
+def summary_table(result: AnalysisResult) -> str:
     """The people found, one row each (result: pipeline.AnalysisResult)."""
     rows = [("person", "frames", "first", "last", "filled", "confidence", "refined", "2D error",
              "body")]
     for t in result.tracks:
         rows.append((str(t.track_id), str(t.num_frames), str(t.first_frame), str(t.last_frame),
                      f"{100 * t.filled_ratio:.0f}%", f"{t.mean_confidence:.2f}",
-                     *_refine_cells(t), "upper" if getattr(t, "upper_body", False) else "full"))
+                     *_refine_cells(t), "upper" if t.upper_body else "full"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -307,9 +311,8 @@ def _stop(child: subprocess.Popen) -> None:
 
 
 def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
-    from .registry import ModelRegistry, format_report
-
     from .detect import auto_choice
+    from .registry import ModelRegistry, format_report
 
     registry = ModelRegistry(args.models)
     choice = auto_choice(registry)
