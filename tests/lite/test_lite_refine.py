@@ -123,3 +123,23 @@ def test_the_refined_body_lies_on_blazeposes_landmarks(refined):
     assert error <= 0.03 * height, f"overlay error {error:.1f} px, {100 * error / height:.1f}% of height"
     # the solver's own figure (against BlazePose's raw, noisy landmarks) is in the clip
     assert 0 < man.refine_error_px < 0.05 * height
+
+
+def test_lite_keypoints_land_on_the_person_in_the_full_frame(bus_photo: Path):
+    """The 2D evidence the solver gets from the lite backend: BlazePose's landmarks of each
+    crop mapped back to full-frame pixels fall on the photographed person."""
+    frame = cv2.imread(str(bus_photo))
+    backend = LiteBackend()
+    try:
+        boxes = np.array(BUS_PEOPLE)
+        feats = backend.encode_crops(crop_people(frame, boxes, backend.crop_scale, backend.crop_size))
+        track = TrackInput(1, np.arange(2), boxes, feats, np.zeros(2, bool), np.ones(2))
+        keypoints = backend.keypoints_2d(track)
+    finally:
+        backend.close()
+    assert keypoints.shape == (2, 33, 3) and (keypoints[..., 2] > 0.5).mean() > 0.7
+    for person, (cx, cy, w, h) in enumerate(BUS_PEOPLE):
+        xy = keypoints[person, :, :2]
+        assert (np.abs(xy[:, 0] - cx) < 0.5 * w).all() and (np.abs(xy[:, 1] - cy) < 0.5 * h).all()
+        head, ankles = xy[lm.NOSE, 1], xy[[lm.LEFT_ANKLE, lm.RIGHT_ANKLE], 1]
+        assert head < cy - 0.25 * h and (ankles > cy + 0.25 * h).all()  # upright, full body

@@ -84,3 +84,32 @@ def test_cancel_during_refine_leaves_no_file(engine: Engine, walk_video, tmp_pat
                        should_cancel=lambda: "refine" in seen)
     assert "refine" in seen and "write" not in seen
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_mediapipe_glot_is_refined_without_2d_and_says_so(walk_video, synthetic_models,
+                                                                  tmp_path: Path):
+    """mediapipe blocked in a fresh process: the analysis still refines (smoothing, limits,
+    feet) with a notice, and the clip's 2D error is NaN."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "mediapipe.py").write_text("raise ImportError('blocked for the test')\n")
+    out = tmp_path / "out.npz"
+    code = (
+        "import sys, torch\n"
+        "torch.set_num_threads(1)\n"
+        "from inference_server.pipeline import AnalyzeOptions, Engine\n"
+        f"r = Engine(models_dir={str(synthetic_models)!r}, device='cpu').analyze(AnalyzeOptions(\n"
+        f"    video={str(walk_video.path)!r}, output={str(out)!r}, backend='glot', detector='hog',\n"
+        f"    device='cpu', min_track_len={MIN_TRACK_LEN}, world=False))\n"
+        "print('NOTICES', r.notices)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{repo}", OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "without 2D keypoints" in done.stdout and "glot-mocap[lite]" in done.stdout
+    track = read_clip(out).tracks[0]
+    assert track.refined is True and np.isnan(track.refine_error_px)
