@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .client import ServerClient, ServerCrashed, ServerError
+from .client import ServerClient
 from .core.protocol import (
     NOTIFY_JOB_FINISHED,
     NOTIFY_PROGRESS,
@@ -22,6 +22,7 @@ from .core.protocol import (
     STATUS_ERROR,
     STATUS_OK,
 )
+from .server_errors import ServerCrashed, ServerError
 from .session import crash_message
 
 if TYPE_CHECKING:

@@ -6,7 +6,8 @@ background reader thread parses each line: responses go to the request waiting f
 notifications (``progress``, ``job/finished``) to a queue that :meth:`ServerClient.poll`
 drains without blocking, so Blender's main thread (a timer) is the only one touching bpy.
 A server that dies is reported as :class:`ServerCrashed` with its exit code and the last
-lines of its log; :meth:`ServerClient.restart` starts a fresh one.
+lines of its log; :meth:`ServerClient.restart` starts a fresh one. An error reply is raised
+as the typed :class:`ServerError` of :mod:`glot_blender.server_errors`.
 
 Finding a Python that can run the server is :mod:`glot_blender.server_env`'s job; this module
 is the protocol client alone. The protocol is described in ``docs/protocol.md``.
@@ -26,9 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from .core import protocol
 from .core.protocol import (
-    INTERNAL_ERROR,
     JSONRPC,
     METHOD_ANALYZE,
     METHOD_CANCEL,
@@ -36,114 +35,12 @@ from .core.protocol import (
     METHOD_SHUTDOWN,
     NOTIFY_JOB_FINISHED,
 )
+from .server_errors import RequestTimeout, ServerCrashed, ServerError
 
 START_TIMEOUT_S = 120.0  # first start imports torch and may load models: be generous
 REQUEST_TIMEOUT_S = 30.0
 SHUTDOWN_WAIT_S = 5.0  # each escalation step: shutdown request, terminate, kill
 LOG_TAIL_LINES = 40
-
-
-class ServerError(Exception):
-    """The server answered a request with a JSON-RPC error (``code``, ``message``, ``data``).
-
-    :meth:`from_reply` picks the subclass for the reply's code (codes in
-    :mod:`glot_blender.core.protocol`), so callers can catch, say, :class:`ServerBusyError`
-    alone; an unknown code stays a plain ServerError."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-    @staticmethod
-    def from_reply(error: Any) -> ServerError:
-        """The typed exception for a reply's ``error`` member."""
-        err = error if isinstance(error, dict) else {}
-        code = err.get("code")
-        code = code if isinstance(code, int) and not isinstance(code, bool) else INTERNAL_ERROR
-        cls = _ERROR_CLASSES.get(code, ServerError)
-        return cls(code, str(err.get("message", error)), err.get("data"))
-
-
-class ParseError(ServerError):
-    """The server could not read a message as JSON (a client bug)."""
-
-
-class InvalidMessageError(ServerError):
-    """A message was not a JSON-RPC request object (a client bug)."""
-
-
-class MethodNotFoundError(ServerError):
-    """The server has no such method (an older server?)."""
-
-
-class InvalidParamsError(ServerError):
-    """A parameter is wrong in a way the user can fix (bad path, bad range, ...)."""
-
-
-class InternalError(ServerError):
-    """The server failed handling a request; its log has the traceback."""
-
-
-class JobError(ServerError):
-    """A job could not run: the unexpected-error code -32000."""
-
-
-class ModelFileError(ServerError):
-    """A model file is missing, of the wrong kind or unsafe to load."""
-
-
-class VideoError(ServerError):
-    """The video is missing, not a video, corrupt or empty."""
-
-
-class NoPersonError(ServerError):
-    """Nobody was found, or no one was followed long enough."""
-
-
-class JobCancelledError(ServerError):
-    """The job was cancelled."""
-
-
-class ServerBusyError(ServerError):
-    """A job is already running (one job at a time)."""
-
-
-class BackendUnavailableError(ServerError):
-    """The backend cannot run on the server's machine (package or model file missing)."""
-
-
-_ERROR_CLASSES: dict[int, type[ServerError]] = {
-    protocol.PARSE_ERROR: ParseError,
-    protocol.INVALID_REQUEST: InvalidMessageError,
-    protocol.METHOD_NOT_FOUND: MethodNotFoundError,
-    protocol.INVALID_PARAMS: InvalidParamsError,
-    protocol.INTERNAL_ERROR: InternalError,
-    protocol.SERVER_ERROR: JobError,
-    protocol.MODEL_FILE_ERROR: ModelFileError,
-    protocol.VIDEO_ERROR: VideoError,
-    protocol.NO_PERSON: NoPersonError,
-    protocol.JOB_CANCELLED: JobCancelledError,
-    protocol.SERVER_BUSY: ServerBusyError,
-    protocol.BACKEND_UNAVAILABLE: BackendUnavailableError,
-}
-
-
-class ServerCrashed(Exception):
-    """The server process ended without being asked to; ``log_tail`` is its last log lines."""
-
-    def __init__(self, exit_code: int | None, log_tail: str, log_path: Path | None = None) -> None:
-        where = f" ({log_path})" if log_path else ""
-        super().__init__(f"The inference server stopped unexpectedly (exit code {exit_code}). "
-                         f"Last lines of its log{where}:\n{log_tail}")
-        self.exit_code = exit_code
-        self.log_tail = log_tail
-        self.log_path = log_path
-
-
-class RequestTimeout(TimeoutError):
-    """The server did not answer a request in time (it is still running)."""
 
 
 _EOF = None  # put in waiting queues when the server's stdout closes

@@ -229,7 +229,8 @@ def _link_site_packages(python: Path, folders: Sequence[str | os.PathLike[str]],
 def verify_env(python: Path, log: LogFn, models_dir: Path | None = None,
                timeout: float = VERIFY_TIMEOUT_S) -> dict:
     """Start the server with ``python`` and run ``initialize``; return its result."""
-    from .client import ServerClient, ServerCrashed, ServerError
+    from .client import ServerClient
+    from .server_errors import ServerCrashed, ServerError
 
     args = ["--models", str(models_dir)] if models_dir else []
     log_file = python.parent.parent / "verify-server.log"

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .client import ServerClient, ServerCrashed, ServerError
+from .client import ServerClient
 from .core.protocol import SERVER_ERROR
 from .server_env import CREATE_ENV_BUTTON, server_source_dir
+from .server_errors import ServerCrashed, ServerError
 
 if TYPE_CHECKING:
     from .analysis_job import AnalysisJob

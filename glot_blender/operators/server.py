@@ -6,7 +6,6 @@ from pathlib import Path
 
 import bpy
 
-from ..client import RequestTimeout, ServerCrashed, ServerError
 from ..core.locations import default_env_dir
 from ..preferences import ADDON_ID, get_prefs
 from ..server_env import (
@@ -18,6 +17,7 @@ from ..server_env import (
     server_source_dir,
     setup_env,
 )
+from ..server_errors import RequestTimeout, ServerCrashed, ServerError
 from ..session import (
     EnvSetupTask,
     ServerConfig,

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from server_testing import REPO_ROOT, make_client
 
-from glot_blender.client import (
+from glot_blender.client import ServerClient
+from glot_blender.server_env import find_server_pythons, probe_python
+from glot_blender.server_errors import (
     InvalidParamsError,
     MethodNotFoundError,
     RequestTimeout,
-    ServerClient,
     ServerCrashed,
 )
-from glot_blender.server_env import find_server_pythons, probe_python
 
 FAKE_MAIN = textwrap.dedent('''
     import json, os, signal, sys, time

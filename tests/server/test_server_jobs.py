@@ -13,9 +13,10 @@ import pytest
 import synthetic_video
 from server_testing import RawServer, make_client
 
-from glot_blender import client as client_errors
-from glot_blender.client import ServerClient, ServerCrashed
+from glot_blender import server_errors
+from glot_blender.client import ServerClient
 from glot_blender.core.motion_clip import read_clip
+from glot_blender.server_errors import ServerCrashed
 from inference_server.errors import NoPersonError, ServerBusyError
 from inference_server.pipeline import STAGES
 
@@ -97,7 +98,7 @@ def test_analyze_end_to_end(client: ServerClient, videos: dict, tmp_path: Path) 
 
 def test_busy_then_cancel(client: ServerClient, videos: dict, tmp_path: Path) -> None:
     job = client.analyze(job_params(videos["long"], tmp_path))
-    with pytest.raises(client_errors.ServerBusyError) as busy:
+    with pytest.raises(server_errors.ServerBusyError) as busy:
         client.analyze(job_params(videos["short"], tmp_path))
     assert busy.value.code == ServerBusyError.code and job in busy.value.message
     assert client.request("initialize", {})["protocol_version"] == 1  # still answering
@@ -135,7 +136,7 @@ def test_killed_mid_job_then_restart(client: ServerClient, videos: dict,
     assert f"job {job} started" in crash.value.log_tail
     info = client.restart(timeout=120)
     assert info["backends"]["glot"]["ready"] is True
-    with pytest.raises(client_errors.InvalidParamsError):  # the new process answers requests
+    with pytest.raises(server_errors.InvalidParamsError):  # the new process answers requests
         client.analyze({"video": str(tmp_path / "missing.avi")})
 
 

@@ -148,7 +148,7 @@ def test_one_error_vocabulary_on_both_sides() -> None:
     """Every code of core.protocol is a server error class and a typed client exception."""
     import inspect
 
-    from glot_blender import client
+    from glot_blender import server_errors as client
     from glot_blender.core import protocol
     from inference_server import errors
 
@@ -171,7 +171,7 @@ def test_one_error_vocabulary_on_both_sides() -> None:
 def test_crash_message_names_the_log_not_the_python(tmp_path: Path) -> None:
     """A crash reported by the client carries its log's path and tail: the sentence uses them
     (it once said 'Full log: .../bin/python')."""
-    from glot_blender.client import ServerCrashed
+    from glot_blender.server_errors import ServerCrashed
     from glot_blender.session import crash_message
 
     log = tmp_path / "logs" / "server.log"
