@@ -174,7 +174,8 @@ class CameraMotionTracker:
                  options: CameraMotionOptions | None = None) -> None:
         self.options = options or CameraMotionOptions()
         self.scale = min(1.0, self.options.max_side / max(width, height))
-        self.size = (max(int(round(width * self.scale)), 16), max(int(round(height * self.scale)), 16))
+        self.size = (max(int(round(width * self.scale)), 16),
+                     max(int(round(height * self.scale)), 16))
         self.focal = focal_px * self.scale
         self.center = (0.5 * self.size[0], 0.5 * self.size[1])
         self.k = np.array([[self.focal, 0, self.center[0]], [0, self.focal, self.center[1]],

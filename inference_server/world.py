@@ -207,7 +207,8 @@ def _foot_steps(people: list[_Person], travel: np.ndarray, fps: float, f: int,
         consecutive = np.diff(p.rows) == 1
         for side, toe in enumerate(TOES):
             planted = contacts[1:, side] & contacts[:-1, side] & consecutive
-            # the foot stays put: travel_t - travel_{t-1} = -(foot_t - foot_{t-1}) seen without travel
+            # the foot stays put: travel_t - travel_{t-1} = -(foot_t - foot_{t-1}), the feet
+            # seen without the travel
             step = -(np.diff(p.joints[:, toe], axis=0))
             rows = p.rows[1:][planted]
             np.add.at(total, rows, step[planted])
@@ -244,7 +245,8 @@ def _tilt_ok(up: np.ndarray, options: WorldOptions) -> bool:
     return float(np.degrees(np.arccos(np.clip(up @ LEVEL_UP, -1, 1)))) <= options.max_tilt_deg
 
 
-def fit_plane(points: np.ndarray, inlier_m: float, rounds: int = 4) -> tuple[np.ndarray, float, np.ndarray]:
+def fit_plane(points: np.ndarray, inlier_m: float,
+              rounds: int = 4) -> tuple[np.ndarray, float, np.ndarray]:
     """Robust plane n.x = d through points (M,3): least squares (SVD), refitted on the points
     within ``inlier_m`` (at least half of them kept). Returns (n facing the level camera's up,
     d, inlier mask)."""
@@ -322,7 +324,8 @@ def world_rotation(up: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- people
 
 
-def world_smpl(track: TrackMotion, rot: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def world_smpl(track: TrackMotion, rot: np.ndarray,
+               position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(world_transl, world_orient) of a track seen from cameras world-from-camera ``rot``
     (N,3,3) at ``position`` (N,3): SMPL rotates about the pelvis J0, so
     ``world_transl = R (J0 + transl) + c - J0``."""
@@ -347,7 +350,8 @@ def plant_feet(track: TrackMotion, transl: np.ndarray, orient: np.ndarray, fps: 
                rounds: int = 2) -> np.ndarray:
     """World translation (N,3) with planted feet on z = 0 (the mean height of the planted toes
     of each contact frame; the vertical correction is interpolated between contacts, and the
-    contacts are found again after it, ``rounds`` times) and kept from sliding (:func:`anchor_feet`)."""
+    contacts are found again after it, ``rounds`` times) and kept from sliding
+    (:func:`anchor_feet`)."""
     poses = np.concatenate([orient[:, None], track.poses[:, 1:]], axis=1)
     joints = forward_kinematics(track.rest_joints, poses, transl).joints
     out = transl.copy()

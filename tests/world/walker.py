@@ -102,6 +102,7 @@ def camera_track(walker: WorldWalk, rot: np.ndarray, pos: np.ndarray, track_id: 
     return TrackMotion(
         track_id=track_id, frame_ids=np.arange(n), global_orient=poses[:, 0],
         body_pose=poses[:, 1:].reshape(n, 69), betas=np.zeros((n, 10)),
-        cam_crop=np.tile([0.9, 0.0, 0.0], (n, 1)), bbox=np.tile([240.0, 320.0, 200.0, 200.0], (n, 1)),
+        cam_crop=np.tile([0.9, 0.0, 0.0], (n, 1)),
+        bbox=np.tile([240.0, 320.0, 200.0, 200.0], (n, 1)),
         transl=transl, rest_joints=DEFAULT_REST_JOINTS, joints3d=joints, confidence=np.ones(n),
         filled=np.zeros(n, bool))
