@@ -307,7 +307,7 @@ def _run_lbfgs(params: list[torch.Tensor], energy: Callable[[], torch.Tensor], i
         opt.param_groups[0]["max_iter"] = budget
         opt.param_groups[0]["max_eval"] = budget * 5 // 4
         value = float(opt.step(closure).detach())
-        state = opt.state[opt._params[0]]
+        state = opt.state[params[0]]
         ran = int(state.get("n_iter", 0)) - done
         done += max(ran, 1)
         if not np.isfinite(value):
