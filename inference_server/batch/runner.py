@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections import deque
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 POLL_S = 0.2
 #: after Ctrl-C, seconds the workers get to stop cleanly before they are killed
 CANCEL_GRACE_S = 20.0
+#: seconds to wait for the cluster's address to accept a connection
+CONNECT_TIMEOUT_S = 5.0
 #: workers replaced at most this many times per planned worker
 MAX_REPLACEMENTS_PER_WORKER = 3
 
@@ -77,6 +80,7 @@ def ray_session(address: str | None) -> Iterator[str]:
         return
     common = {"log_to_driver": False, "configure_logging": True, "logging_level": logging.ERROR}
     if address:
+        check_reachable(address)
         try:
             ray.init(address=address, **common)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -99,6 +103,21 @@ def ray_session(address: str | None) -> Iterator[str]:
             ray.shutdown()
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """For a HOST:PORT address, InvalidRequestError unless something accepts a connection
+    there (Ray itself would keep retrying for minutes). "auto" and ray:// are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise InvalidRequestError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}): is `ray start "
+            "--head` running there, and is its port open to this machine?"
+        ) from exc
 
 
 def plan_workers(settings: BatchSettings, resources: dict[str, float], videos: int) -> WorkerPlan:

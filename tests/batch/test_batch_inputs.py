@@ -95,3 +95,22 @@ def test_only_batch_imports_ray_and_without_ray_it_says_what_to_install(tmp_path
         "glot-mocap: error: the batch command runs on Ray, which is not installed in this "
         "Python: pip install 'glot-mocap[cluster]'")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_address_nobody_listens_on_is_one_sentence_not_a_long_wait(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    video = tmp_path / "take.mp4"
+    video.write_bytes(b"x")
+    proc = subprocess.run(
+        [sys.executable, "-m", "inference_server.cli", "batch", str(video), "-o",
+         str(tmp_path / "out"), "--address", f"127.0.0.1:{port}"],
+        check=False, capture_output=True, text=True, cwd=REPO, timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"glot-mocap: error: cannot reach the Ray cluster at "
+                                  f"127.0.0.1:{port} (")
+    assert len(proc.stderr.strip().splitlines()) == 1
