@@ -45,13 +45,15 @@ STAGE_SPAN: dict[str, tuple[float, float]] = {
 @dataclass(frozen=True)
 class WorkerStatus:
     """What a worker is doing: the video (``rel``, None when idle), the fraction of its work
-    done, its analysed frame count (0 until known), and where the worker runs."""
+    done, its analysed frame count (0 until known), where the worker runs and with how many
+    torch threads."""
 
     rel: str | None
     fraction: float
     frames: int
     node: str
     pid: int
+    threads: int
 
 
 def node_name() -> str:
@@ -107,7 +109,8 @@ class VideoWorker:
         self.engine = Engine(models_dir=models_dir, device=device)
         self.node = node_name()
         self._cancel = threading.Event()
-        self._status = WorkerStatus(None, 0.0, 0, self.node, os.getpid())
+        self._idle = WorkerStatus(None, 0.0, 0, self.node, os.getpid(), torch.get_num_threads())
+        self._status = self._idle
 
     # -- answered while analyze runs --------------------------------------------------------
     def status(self) -> WorkerStatus:
@@ -121,7 +124,7 @@ class VideoWorker:
                 settings: BatchSettings) -> ItemResult:
         """Analyses ``item`` (or skips it when its outputs are up to date, unless ``force``)."""
         self._cancel.clear()
-        self._status = WorkerStatus(item.rel, 0.0, 0, self.node, os.getpid())
+        self._status = replace(self._idle, rel=item.rel)
         started = time.monotonic()
         result = ItemResult(item.rel, item.source, item.output, "failed", node=self.node,
                             worker_pid=os.getpid())
@@ -142,7 +145,7 @@ class VideoWorker:
             result.peak_rss_mb = peak_rss_mb()
             usage = resource.getrusage(resource.RUSAGE_SELF)
             result.worker_cpu_s = usage.ru_utime + usage.ru_stime
-            self._status = WorkerStatus(None, 0.0, 0, self.node, os.getpid())
+            self._status = self._idle
         return result
 
     def _analyze(self, item: BatchItem, options: AnalyzeOptions, settings: BatchSettings,

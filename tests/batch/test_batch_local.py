@@ -109,16 +109,20 @@ def test_a_killed_worker_has_its_video_retried(ray_address, synthetic_models: Pa
     video = walk(tmp_path / "long.mp4", 24)
     out = tmp_path / "out"
     killed: list[int] = []
+    threads: set[int] = set()
 
     def kill_mid_video(progress) -> None:
         for status in progress.running:
+            threads.add(status.threads)
             if not killed and 0.05 < status.fraction < 0.9:
                 os.kill(status.pid, signal.SIGKILL)
                 killed.append(status.pid)
 
-    summary = run_batch(collect_items([str(video)], out), template(synthetic_models),
-                        BatchSettings(workers=1, write_fbx=False), progress=kill_mid_video)
+    settings = BatchSettings(workers=1, cpus_per_worker=2, write_fbx=False)
+    summary = run_batch(collect_items([str(video)], out), template(synthetic_models), settings,
+                        progress=kill_mid_video)
     (result,) = summary.results
+    assert threads == {2}  # torch threads follow --cpus-per-worker
     assert killed, "the video finished before the test could kill its worker"
     assert result.status == "done" and result.attempts == 2, result
     assert result.worker_pid != killed[0]
