@@ -21,7 +21,8 @@ class ItemResult:
     """What became of one video. ``reason``: the one-sentence error (failed) or why it was
     skipped; ``node``/``worker_pid``: where it ran last; ``attempts``: analyses started
     (more than one when a worker died under it); ``peak_rss_mb``: the worker's peak memory; ``worker_cpu_s``: CPU seconds its worker
-    process had used when this video ended (model loading included)."""
+    process had used when this video ended (model loading included); ``traceback``: only for
+    an unexpected error (a bug), so that it can be reported."""
 
     rel: str
     source: str
@@ -39,6 +40,7 @@ class ItemResult:
     peak_rss_mb: float = 0.0
     worker_cpu_s: float = 0.0
     notices: list[str] = field(default_factory=list)
+    traceback: str = ""
 
 
 @dataclass

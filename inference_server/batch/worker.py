@@ -26,7 +26,7 @@ from pathlib import Path
 
 from glot_blender.core.motion_clip import MotionClipError, file_fingerprint, read_clip
 
-from ..errors import GlotError, JobCancelled
+from ..errors import GlotError, JobCancelled, VideoError
 from ..pipeline import AnalyzeOptions, Engine, ProgressEvent
 from .inputs import BatchItem
 from .report import ItemResult
@@ -136,10 +136,11 @@ class VideoWorker:
         except GlotError as exc:
             result.status, result.reason = "failed", exc.message
         except Exception as exc:  # noqa: BLE001 - one video's bug must not stop the batch
-            log.error("unexpected error on %s:\n%s", item.source, traceback.format_exc())
+            result.traceback = traceback.format_exc()
+            log.error("unexpected error on %s:\n%s", item.source, result.traceback)
             result.status = "failed"
-            result.reason = (f"unexpected error ({type(exc).__name__}: {exc}); the traceback "
-                             f"is in the Ray worker log of {self.node}")
+            result.reason = (f"unexpected error ({type(exc).__name__}: {exc}); its traceback "
+                             "is in batch-report.json")
         finally:
             result.seconds = time.monotonic() - started
             result.peak_rss_mb = peak_rss_mb()
@@ -153,7 +154,7 @@ class VideoWorker:
         source, clip = Path(item.source), Path(item.output)
         if not os.access(source, os.R_OK) or not source.is_file():
             what = "does not exist" if not source.exists() else "cannot be read"
-            raise GlotError(
+            raise VideoError(
                 f"{source} {what} on worker node {self.node}: every worker must see the inputs "
                 "and OUTDIR at the same paths (shared storage, see docs/batch.md)"
             )
