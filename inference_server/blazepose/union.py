@@ -27,7 +27,7 @@ import numpy as np
 from .detector import BlazePoseDetector, PoseDetections
 
 UNION_OVERLAP = 0.6
-BODY_WIDTH = 0.45
+BODY_WIDTH = 0.6
 
 
 def body_rects(people: PoseDetections) -> np.ndarray:

@@ -92,10 +92,10 @@ def test_a_followed_person_is_detected_once_then_tracked_from_landmarks(scenes, 
     assert drift.max() < 10.0, drift.max()
 
 
-def _person(track_id: int, features: np.ndarray) -> PersonTrack:
+def _person(track_id: int, features: np.ndarray, box=(0.0, 0.0, 1.0, 1.0)) -> PersonTrack:
     n = len(features)
-    return PersonTrack(track_id, np.arange(n), np.zeros((n, 4), np.float32), np.zeros(n, bool),
-                       np.ones(n, np.float32), features=features)
+    return PersonTrack(track_id, np.arange(n), np.tile(np.float32(box), (n, 1)),
+                       np.zeros(n, bool), np.ones(n, np.float32), features=features)
 
 
 def _features(lite: LiteBackend, image: np.ndarray, box, n: int = 3) -> np.ndarray:
@@ -106,14 +106,15 @@ def _features(lite: LiteBackend, image: np.ndarray, box, n: int = 3) -> np.ndarr
 
 def test_boxes_on_no_body_are_left_out_with_a_notice(scenes, lite):
     bus = scenes["bus"].image
-    real = _features(lite, bus, (145.0, 655.0, 520.0, 520.0))
-    facade = _features(lite, bus, (600.0, 150.0, 200.0, 200.0))  # windows and balconies
+    box_real, box_facade = (145.0, 655.0, 520.0, 520.0), (600.0, 150.0, 200.0, 200.0)
+    real = _features(lite, bus, box_real)
+    facade = _features(lite, bus, box_facade)  # windows and balconies
     job = JobContext(None, None)
-    kept = check_people([_person(1, real), _person(2, facade)], lite, job)
+    kept = check_people([_person(1, real, box_real), _person(2, facade, box_facade)], lite, job)
     assert [p.track_id for p in kept] == [1] and not kept[0].upper_body
     assert any("left out" in n and "frames 0-2" in n for n in job.notices), job.notices
     with pytest.raises(NoPersonError, match="recognised a person in none"):
-        check_people([_person(2, facade)], lite, JobContext(None, None))
+        check_people([_person(2, facade, box_facade)], lite, JobContext(None, None))
 
 
 def test_upper_body_people_are_marked_and_their_legs_left_at_rest(scenes, lite):
@@ -125,7 +126,7 @@ def test_upper_body_people_are_marked_and_their_legs_left_at_rest(scenes, lite):
     tracks = []
     for k, b in enumerate(people.boxes):
         box = ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1])
-        tracks.append(_person(k + 1, _features(lite, zidane, box)))
+        tracks.append(_person(k + 1, _features(lite, zidane, box), box))
     kept = check_people(tracks, lite, job)
     assert len(kept) == 2 and all(p.upper_body for p in kept), job.notices
     assert sum("waist up" in n for n in job.notices) == 2
@@ -140,3 +141,17 @@ def test_upper_body_people_are_marked_and_their_legs_left_at_rest(scenes, lite):
                                                 lm.R_KNEE - 1]]
     assert np.abs(legs).max() == 0.0  # at rest: not invented
     assert np.abs(pose.body_pose).max() > 0.1  # the upper body is animated
+
+
+def test_a_second_box_on_one_body_is_left_out(scenes, lite):
+    """A box on the man's legs beside the box on the whole man: whatever the pose model makes of
+    the legs, one person comes out, the whole man."""
+    bus = scenes["bus"].image
+    n = 3
+    box_whole, box_legs = (145.0, 655.0, 520.0, 520.0), (150.0, 800.0, 260.0, 260.0)
+    whole = _person(1, _features(lite, bus, box_whole, n), box_whole)
+    legs = _person(2, _features(lite, bus, box_legs, n), box_legs)
+    job = JobContext(None, None)
+    kept = check_people([whole, legs], lite, job)
+    assert [p.track_id for p in kept] == [1], job.notices
+    assert any("left out" in note for note in job.notices)
