@@ -225,7 +225,7 @@ def test_analyze_lists_people_and_changes_no_object(ext, analysis, analysed):
     assert analysis["refined"] == [{True: "YES", False: "NO"}[t.refined] for t in clip.tracks]
     assert analysis["status"] is False  # progress cleared
     assert analysis["made_by"] == ("glot", "hog")  # the panel says what ran
-    assert analysis["message"].endswith("(glot backend, hog detector)")
+    assert "(glot backend, hog detector)" in analysis["message"]  # then the camera solved
     assert runtime(ext).session.is_running()
 
 
