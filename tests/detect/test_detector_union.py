@@ -85,3 +85,18 @@ def test_models_command_and_initialize_say_which_detector_auto_uses(tmp_path, ca
     info = Engine(models_dir=tmp_path).describe()
     assert info["auto_detector"]["detector"] == "blazepose+hog"
     assert info["detectors"]["blazepose"] == {"ready": True, "missing": []}
+
+
+def test_an_analysis_without_mediapipe_runs_hog_and_its_notices_say_why(
+        tmp_path, monkeypatch, synthetic_models):
+    import synthetic_video as sv
+
+    from inference_server.pipeline import AnalyzeOptions, Engine
+
+    video = sv.walking_video(tmp_path / "walk.mp4", num_frames=12)
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # as if it were not installed
+    result = Engine(models_dir=synthetic_models, device="cpu").analyze(AnalyzeOptions(
+        video=video.path, output=tmp_path / "walk.npz", backend="glot", device="cpu",
+        min_track_len=5, refine=False, world=False))
+    assert result.detector == "hog"
+    assert any("HOG" in n and "mediapipe" in n for n in result.notices), result.notices
