@@ -121,8 +121,8 @@ def test_the_refined_body_lies_on_blazeposes_landmarks(refined):
     error = np.linalg.norm(pixels - target, axis=-1)[seen].mean()
     height = BUS_PEOPLE[0][3] * np.mean([d[1] * s for s, _, d in warps])  # hand-measured box
     assert error <= 0.03 * height, f"overlay error {error:.1f} px, {100 * error / height:.1f}% of height"
-    # the solver's own figure (against BlazePose's raw, noisy landmarks) is in the clip
-    assert 0 < man.refine_error_px < 0.05 * height
+    # the solver's own figure, against BlazePose's raw (noisy, now and then swapped) landmarks
+    assert 0 < man.refine_error_px <= 0.03 * height, (man.refine_error_px, height)
 
 
 def test_lite_keypoints_land_on_the_person_in_the_full_frame(bus_photo: Path):
