@@ -12,7 +12,6 @@ import importlib.util
 import logging
 import math
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from glot_blender.core.locations import ENV_COMMAND, user_state_dir
+from glot_blender.core.person_files import is_person_file_of, person_files_beside
 from glot_blender.core.safe_files import clean_stale_temps, display, write_private_text
 
 from .batch.cli import add_batch_parser, cmd_batch
@@ -155,11 +155,6 @@ class Interrupted(KeyboardInterrupt):
         self.outcome = outcome
 
 
-#: a person's FBX next to the chosen name: ``walk.fbx`` -> ``walk_P3.fbx`` (see
-#: glot_blender.blender.export.person_fbx_path, which bpy keeps out of this process)
-PERSON_FBX = re.compile(r"_P\d+\.fbx$", re.IGNORECASE)
-
-
 def _identity(path: Path) -> tuple[int, int, int] | None:
     """(inode, size, mtime) of a file, None when it does not exist: tells whether it changed."""
     try:
@@ -173,12 +168,7 @@ def _outputs_now(clip: Path, fbx: Path | None) -> dict[Path, tuple | None]:
     """Identity of the clip, the FBX name and every person's FBX beside it."""
     paths = [clip]
     if fbx is not None:
-        paths.append(fbx)
-        try:
-            paths += [p for p in fbx.parent.iterdir()
-                      if p.name.startswith(fbx.stem + "_") and PERSON_FBX.search(p.name)]
-        except OSError:
-            pass
+        paths += [fbx, *person_files_beside(fbx)]
     return {p: _identity(p) for p in paths}
 
 
@@ -201,8 +191,7 @@ def _check_fbx_output(fbx: Path, video: Path, clip: Path) -> None:
     from .outputs import check_output_path
 
     check_output_path(fbx, video, [("motion clip", clip)], what="FBX file")
-    if (video.name.startswith(fbx.stem + "_") and PERSON_FBX.search(video.name)
-            and fbx.parent.resolve() == video.parent.resolve()):
+    if is_person_file_of(fbx.parent.resolve() / fbx.name, video.parent.resolve() / video.name):
         raise InvalidRequestError(
             f"the FBX of a person ({display(video.name)}) would be the input video itself: "
             "choose another --fbx or -o name")

@@ -8,8 +8,8 @@ each person gets an SMPL armature built from the track's rest joints
 (:func:`.armature.create_smpl_armature`); the motion goes on with root motion, placed in the
 clip's world when it has a camera solve (everyone on one floor at z = 0, the camera's own
 motion taken out, docs/world.md), else as filmed (people keep their places relative to each
-other, the video camera at the world origin). Each person is written to ``OUT_P<id>.fbx`` (:func:`.export.person_fbx_path`);
-with ``--all-in-one`` every rig goes into ``OUT.fbx`` with bones prefixed by the person
+other, the video camera at the world origin). Each person is written to ``OUT_P<id>.fbx``
+(named by :mod:`glot_blender.core.person_files`); with ``--all-in-one`` every rig goes into ``OUT.fbx`` with bones prefixed by the person
 (``P3_pelvis``), so readers that match bones by name keep the people apart. One line
 ``FBX: PATH`` is printed per file written.
 
@@ -74,11 +74,12 @@ def convert(job: FbxJob) -> FbxResult:
     clip = read_clip(job.clip)  # a damaged clip is refused before Blender is even loaded
     import bpy
 
+    from ..core.person_files import person_file_path, person_label
     from ..core.smoothing import SmoothingOptions
     from .apply import ApplyOptions, apply_track
     from .armature import TRACK_ID_PROP, create_smpl_armature
     from .errors import AnimError
-    from .export import export_fbx_armatures, export_fbx_per_armature, person_fbx_path
+    from .export import export_fbx_armatures, export_fbx_per_armature
 
     mean_conf = {t.track_id: float(t.confidence.mean()) for t in clip.tracks}
     tracks = [t for t in clip.tracks if mean_conf[t.track_id] >= MIN_MEAN_CONFIDENCE]
@@ -105,7 +106,7 @@ def convert(job: FbxJob) -> FbxResult:
                                       protect=protect, may_publish=may_publish)]
     elif len(rigs) == 1:  # still named by the person, like every per-person file
         files = export_fbx_per_armature(
-            rigs, person_fbx_path(job.fbx, f"P{tracks[0].track_id}"), job.preset, scene,
+            rigs, person_file_path(job.fbx, person_label(tracks[0].track_id)), job.preset, scene,
             protect=protect, may_publish=may_publish)
     else:
         files = export_fbx_per_armature(rigs, job.fbx, job.preset, scene, protect=protect,

@@ -21,6 +21,7 @@ from typing import Any
 
 import bpy
 
+from ..core.person_files import person_file_path, person_label
 from ..core.safe_files import OutputPathError, check_output, display, publishing
 from .actions import action_fcurves
 from .armature import TRACK_ID_PROP
@@ -151,27 +152,21 @@ def _write_atomically(path: Path, exporter: Callable[[str], set[str]], kind: str
     return path
 
 
-def person_label(armature_obj: Any) -> str:
+def armature_label(armature_obj: Any) -> str:
     """``P<id>`` for a rig made for a person of a motion clip, else the object's name made
     safe for file and bone names."""
     if TRACK_ID_PROP in armature_obj:
-        return f"P{int(armature_obj[TRACK_ID_PROP])}"
+        return person_label(int(armature_obj[TRACK_ID_PROP]))
     return bpy.path.clean_name(armature_obj.name)
 
 
 def person_labels(armature_objs: Sequence[Any]) -> list[str]:
-    """:func:`person_label` of each armature, or their object names where two would share a
+    """:func:`armature_label` of each armature, or their object names where two would share a
     label (two rigs of one person), so that labels are unique."""
-    labels = [person_label(o) for o in armature_objs]
+    labels = [armature_label(o) for o in armature_objs]
     if len(set(labels)) == len(labels):
         return labels
     return [bpy.path.clean_name(o.name) for o in armature_objs]
-
-
-def person_fbx_path(filepath: str | Path, label: str) -> Path:
-    """``walk.fbx`` -> ``walk_P3.fbx``: the file of one person next to the chosen name."""
-    path = Path(filepath)
-    return path.with_name(f"{path.stem}_{label}{path.suffix}")
 
 
 @contextmanager
@@ -206,7 +201,7 @@ def export_fbx_per_armature(
     scene: Any = None, protect: Protected = (), may_publish: Callable[[], bool] | None = None,
     camera: Any = None,
 ) -> list[Path]:
-    """One FBX per armature, named by :func:`person_fbx_path` (``walk_P3.fbx``); a single
+    """One FBX per armature, named by :func:`~glot_blender.core.person_files.person_file_path` (``walk_P3.fbx``); a single
     armature is written to ``filepath`` itself; ``camera`` goes into each file. Everything
     (each file against ``protect`` too) is checked before the first write."""
     if not armature_objs:
@@ -218,7 +213,7 @@ def export_fbx_per_armature(
     if len(armature_objs) == 1:
         paths = [Path(filepath)]
     else:
-        paths = [person_fbx_path(filepath, label) for label in person_labels(armature_objs)]
+        paths = [person_file_path(filepath, label) for label in person_labels(armature_objs)]
     for path in paths:
         _target_path(path, ".fbx", protect)
     return [export_fbx_armatures([o], path, preset, scene, protect=protect,

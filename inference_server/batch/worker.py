@@ -10,11 +10,9 @@ sentence, so only a worker that dies (out of memory, killed) shows as a Ray erro
 
 from __future__ import annotations
 
-import glob
 import importlib.util
 import logging
 import os
-import re
 import resource
 import socket
 import sys
@@ -25,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from glot_blender.core.motion_clip import MotionClipError, file_fingerprint, read_clip
+from glot_blender.core.person_files import person_files_beside
 
 from ..errors import GlotError, JobCancelled, VideoError
 from ..pipeline import AnalyzeOptions, Engine, ProgressEvent
@@ -70,13 +69,13 @@ def node_name() -> str:
 
 def fbx_is_current(clip: Path) -> bool:
     """True when an FBX made from ``clip`` (``NAME.fbx`` or one per person, ``NAME_P<id>.fbx``
-    as glot_blender.blender.export.person_fbx_path names them) is not older than the clip."""
+    as :mod:`glot_blender.core.person_files` names them) is not older than the clip."""
     if not clip.is_file():
         return False
     made = clip.stat().st_mtime_ns
-    pattern = re.compile(re.escape(clip.stem) + r"(_P\d+)?\.fbx")
-    return any(pattern.fullmatch(p.name) and p.stat().st_mtime_ns >= made
-               for p in clip.parent.glob(f"{glob.escape(clip.stem)}*.fbx"))
+    fbx = clip.with_suffix(".fbx")
+    return any(p.is_file() and p.stat().st_mtime_ns >= made
+               for p in [fbx, *person_files_beside(fbx)])
 
 
 def peak_rss_mb() -> float:
