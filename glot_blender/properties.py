@@ -26,9 +26,13 @@ BACKENDS = (
     ("lite", "Lite", "MediaPipe BlazePose + inverse kinematics: no model files, lower quality"),
 )
 DETECTORS = (
-    ("auto", "Auto", "YOLOv3 when its files are present, otherwise OpenCV's HOG people detector"),
+    ("auto", "Auto", "YOLOv3 when its files are present, otherwise BlazePose's person detector "
+     "together with OpenCV's HOG (no download), otherwise HOG"),
+    ("blazepose", "BlazePose", "MediaPipe's BlazePose person detector from the mediapipe wheel: "
+     "people in any pose, no files to fetch"),
     ("yolo", "YOLOv3", "Darknet YOLOv3 (needs yolov3.cfg and yolov3.weights)"),
-    ("hog", "HOG", "OpenCV's built-in HOG people detector (no files, less accurate)"),
+    ("hog", "HOG", "OpenCV's built-in HOG people detector (upright walkers only, no files)"),
+    ("onnx", "ONNX", "Your own person detector: person_detector.onnx in the models folder"),
 )
 TARGETS = (
     ("NEW_SMPL", "New SMPL Rig", "Create one SMPL armature per selected person"),
