@@ -27,6 +27,7 @@ from .smpl_skeleton import JOINT_NAMES, PARENTS
 
 #: camera frame (x right, y down, z forward) -> BVH y-up frame (x right, y up, z towards camera)
 CAMERA_TO_YUP = np.diag([1.0, -1.0, -1.0])
+CAMERA_TO_YUP.setflags(write=False)
 #: an end site continues its joint's bone by this fraction of the bone's length
 END_SITE_FRACTION = 0.5
 DECIMALS = 6

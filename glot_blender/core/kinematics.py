@@ -26,6 +26,8 @@ from .smpl_skeleton import PARENTS
 CAMERA_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 #: SMPL model frame (y up, facing +z) -> Blender (z up, facing -y): Rx(+90 deg)
 SMPL_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+CAMERA_TO_BLENDER.setflags(write=False)  # shared constants: never changed in place
+SMPL_TO_BLENDER.setflags(write=False)
 
 
 @dataclass

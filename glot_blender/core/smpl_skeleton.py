@@ -33,3 +33,4 @@ DEFAULT_REST_JOINTS = np.array(
     ],
     dtype=np.float32,
 )
+DEFAULT_REST_JOINTS.setflags(write=False)  # shared by every caller: never changed in place

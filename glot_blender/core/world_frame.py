@@ -25,6 +25,7 @@ from .rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_qua
 #: video camera axes (x right, y down, z forward) -> Blender camera object axes (x right,
 #: y up, looking along -z)
 VIDEO_TO_BLENDER_CAMERA = np.diag([1.0, -1.0, -1.0])
+VIDEO_TO_BLENDER_CAMERA.setflags(write=False)
 
 
 class WorldMotionError(ValueError):

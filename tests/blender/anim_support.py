@@ -29,7 +29,7 @@ def make_track(num_frames: int = 12, seed: int = 0, track_id: int = 1) -> TrackM
         cam_crop=np.tile([1.0, 0.0, 0.0], (n, 1)),
         bbox=np.tile([320.0, 240.0, 100.0, 200.0], (n, 1)),
         transl=transl,
-        rest_joints=DEFAULT_REST_JOINTS,
+        rest_joints=DEFAULT_REST_JOINTS.copy(),  # tests reshape a track's body in place
         joints3d=np.zeros((n, 24, 3)),
         confidence=np.ones(n),
         filled=np.zeros(n, dtype=bool),
