@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from glot_blender.core.smpl_pickle import SMPLPickleError, load_smpl_pickle
-from inference_server import detect
+from inference_server import darknet_cfg, detect
 from inference_server.errors import ModelFileError
 from inference_server.registry import ModelRegistry
 from inference_server.synthetic.smpl_body import make_smpl_arrays
@@ -31,7 +31,7 @@ def _yolo_files(folder: Path, cfg_text: str) -> tuple[Path, Path]:
     cfg, weights = darknet_files.write_small_random_files(folder)
     cfg.write_text(cfg_text)
     try:
-        count = detect.darknet_weight_count(cfg_text)
+        count = darknet_cfg.darknet_weight_count(cfg_text)
     except (ValueError, KeyError, IndexError, ZeroDivisionError):
         return cfg, weights
     values = np.random.default_rng(0).uniform(0.5, 1.0, count).astype(np.float32)

@@ -12,7 +12,7 @@ import pytest
 import synthetic_video as sv
 import torch
 
-from inference_server import detect
+from inference_server import darknet_cfg, detect
 from inference_server.errors import InvalidRequestError, ModelFileError
 from inference_server.registry import ModelRegistry
 
@@ -223,7 +223,7 @@ def test_detector_frames_are_bgr(tmp_path):
 
 def test_darknet_weight_count_matches_the_official_yolov3_file():
     # yolov3.weights is 248,007,048 bytes: a 20-byte header and 62,001,757 float32 values
-    assert detect.darknet_weight_count(darknet_files.yolov3_cfg_text()) == (248_007_048 - 20) // 4
+    assert darknet_cfg.darknet_weight_count(darknet_files.yolov3_cfg_text()) == (248_007_048 - 20) // 4
 
 
 def test_yolo_runs_at_the_demo_input_size_whatever_the_cfg_says(tmp_path):
