@@ -50,8 +50,9 @@ SAME_PERSON = 0.15
 FACE_MERGE = 0.5
 #: score a detection needs in a view smaller than the whole frame
 TILE_MIN_SCORE = 0.6
-#: views per network call
-VIEW_BATCH = 32
+#: views per network call: small batches run faster per view on the CPU (cache-sized
+#: activations; measured 2 cores, LiteRT/XNNPACK: 5.2 ms/view at 4 against 6.8 at 32)
+VIEW_BATCH = 4
 
 
 @dataclass(frozen=True)
@@ -118,14 +119,26 @@ def frame_views(height: int, width: int, config: BlazePoseConfig) -> np.ndarray:
     return np.asarray(views, np.float64)
 
 
-def view_input(rgb: np.ndarray, view: np.ndarray) -> np.ndarray:
-    """The (224, 224, 3) float32 input in [-1, 1] for one square view (black outside the frame)."""
+def view_pixels(rgb: np.ndarray, view: np.ndarray) -> np.ndarray:
+    """The (224, 224, 3) uint8 pixels of one square view (black outside the frame)."""
     x0, y0, side = view
     s = INPUT_SIZE / side
     warp = np.array([[s, 0.0, -x0 * s], [0.0, s, -y0 * s]])
-    img = cv2.warpAffine(rgb, warp, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    return img.astype(np.float32) * (2.0 / 255.0) - 1.0
+    return cv2.warpAffine(rgb, warp, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+def to_input(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels (any shape) -> the network's float32 input in [-1, 1]."""
+    out = pixels.astype(np.float32)
+    out *= 2.0 / 255.0
+    out -= 1.0
+    return out
+
+
+def view_input(rgb: np.ndarray, view: np.ndarray) -> np.ndarray:
+    """The (224, 224, 3) float32 input in [-1, 1] for one square view (black outside the frame)."""
+    return to_input(view_pixels(rgb, view))
 
 
 def to_frame(dets: RawDetections, view: np.ndarray) -> RawDetections:
@@ -216,11 +229,14 @@ class BlazePoseDetector:
     def detect_people(self, frames: Sequence[np.ndarray]) -> list[PoseDetections]:
         """BGR frames -> the people of each frame (all views of all frames batched)."""
         views = [frame_views(f.shape[0], f.shape[1], self.config) for f in frames]
-        inputs = []
+        pixels = np.empty((sum(map(len, views)), INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+        k = 0
         for frame, vs in zip(frames, views):
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            inputs.extend(view_input(rgb, v) for v in vs)
-        raw = self.run(np.stack(inputs)) if inputs else []
+            for v in vs:
+                pixels[k] = view_pixels(rgb, v)
+                k += 1
+        raw = self.run(pixels) if len(pixels) else []
         out, k = [], 0
         for vs in views:
             per_view = [to_frame(self.view_detections(raw[k + i], i > 0), v)
@@ -236,10 +252,13 @@ class BlazePoseDetector:
         return weighted_nms(raw, self.config.nms_iou)
 
     def run(self, inputs: np.ndarray) -> list[RawDetections]:
-        """(N, 224, 224, 3) inputs -> per input its decoded detections (before NMS)."""
+        """(N, 224, 224, 3) inputs (float32 in [-1, 1], or uint8 pixels: converted a batch at
+        a time) -> per input its decoded detections (before NMS)."""
         result: list[RawDetections] = []
         for start in range(0, len(inputs), VIEW_BATCH):
             chunk = inputs[start:start + VIEW_BATCH]
+            if chunk.dtype == np.uint8:
+                chunk = to_input(chunk)
             boxes, scores = (unfold_batch(t, len(chunk)) for t in self.model.run(chunk))
             result += [decode(b, s, self.config.min_score) for b, s in zip(boxes, scores)]
         return result

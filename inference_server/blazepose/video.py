@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from .decode import ROI_SCALE
-from .detector import BlazePoseDetector, to_frame, view_input
+from .detector import BlazePoseDetector, to_frame, view_pixels
 from .landmarks import LandmarkModel, PoseLandmarks
 
 #: re-detect a followed person at least this often (frames)
@@ -98,7 +98,7 @@ class PoseVideoSession:
         rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         views = np.column_stack([boxes[:, :2] - self.crop_scale * boxes[:, 2:3] / 2,
                                  self.crop_scale * boxes[:, 2]])
-        raws = self.detector.run(np.stack([view_input(rgb, v) for v in views]))
+        raws = self.detector.run(np.stack([view_pixels(rgb, v) for v in views]))
         rois = np.zeros((len(boxes), 5))
         second: list[np.ndarray | None] = []
         for i, (box, view, raw) in enumerate(zip(boxes, views, raws)):
