@@ -24,6 +24,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..track import iou_matrix
+
 INPUT_SIZE = 224
 NUM_ANCHORS = 2254
 NUM_KEYPOINTS = 4
@@ -134,16 +136,6 @@ def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, min_score: float = MIN
     return RawDetections(boxes, kps, scores[keep])
 
 
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one [x1, y1, x2, y2] box with (K, 4) boxes (MediaPipe's OverlapSimilarity)."""
-    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = ix * iy
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-12)
-
-
 def weighted_nms(dets: RawDetections, iou_threshold: float = NMS_IOU) -> RawDetections:
     """MediaPipe's WEIGHTED non-max suppression: visiting by decreasing score, each detection
     absorbs the remaining ones with IoU > ``iou_threshold`` (itself included); its box and
@@ -154,7 +146,7 @@ def weighted_nms(dets: RawDetections, iou_threshold: float = NMS_IOU) -> RawDete
     boxes, kps, scores = dets.boxes[order], dets.keypoints[order], dets.scores[order]
     out_b, out_k, out_s = [], [], []
     while len(scores):
-        near = box_iou(boxes[0], boxes) > iou_threshold
+        near = iou_matrix(boxes[:1], boxes)[0] > iou_threshold  # MediaPipe's OverlapSimilarity
         near[0] = True
         w = scores[near]
         out_b.append((w[:, None] * boxes[near]).sum(0) / w.sum())
